@@ -1,0 +1,1 @@
+"""The OCR pipeline: localisation, template classification, field detection, recognition, cleanup."""
