@@ -1,1 +1,1 @@
-"""idsight.cli."""
+"""The `idsight` command line."""

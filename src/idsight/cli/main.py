@@ -1,0 +1,172 @@
+"""`idsight` CLI entry point: read, synth, train, export, models, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from idsight.cli.common import err, fail, one_line_errors, out
+from idsight.errors import IdsightError
+
+app = typer.Typer(
+    name="idsight",
+    help="Train, distill and serve lightweight recognition models for identity verification.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+synth_app = typer.Typer(help="Generate synthetic training and test data.", no_args_is_help=True)
+models_app = typer.Typer(help="List and manage model artifacts.", no_args_is_help=True)
+app.add_typer(synth_app, name="synth")
+app.add_typer(models_app, name="models")
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="A shipped/installed model name or an artifact path.")]
+
+
+@app.command()
+@one_line_errors
+def read(
+    images: Annotated[list[Path], typer.Argument(help="Card images (photos or flat scans).")],
+    template: Annotated[str | None, typer.Option(help="Force a template (kr-rrc, td1); default: classify.")] = None,
+    model: ModelOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+    threads: Annotated[int, typer.Option(help="CPU threads for inference.")] = 1,
+) -> None:
+    """Read ID cards: print their fields, checks and corrections."""
+    import torch
+
+    from idsight.ocr.predictor import CardReader
+    from idsight.templates import get_template
+
+    torch.set_num_threads(threads)
+    if template is not None:
+        get_template(template)
+    reader = CardReader.load(model)
+    failed = 0
+    for path in images:
+        try:
+            res = reader.read_path(path, template=template)
+        except IdsightError as e:
+            failed += 1
+            err.print(f"[bold red]error:[/] {_esc(str(e))}")
+            continue
+        if as_json:
+            out.print_json(json.dumps(res.to_dict(), ensure_ascii=False), indent=None)
+        else:
+            _print_read(res)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _esc(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(" ".join(s.split()))
+
+
+def _print_read(res: object) -> None:
+    from rich.table import Table
+
+    d = res.to_dict()  # type: ignore[attr-defined]
+    t = Table(title=f"{d['image']} ({d['template']}, {d['timings_ms']['total']:.0f} ms)")
+    for c in ("field", "text", "confidence"):
+        t.add_column(c)
+    for k, f in d["fields"].items():
+        style = "yellow" if f["confidence"] < 0.8 else None
+        t.add_row(k, _esc(f["text"]).replace("\n", " / "), f"{f['confidence']:.2f}", style=style)
+    out.print(t)
+    if d["corrections"]:
+        out.print("corrections: " + "; ".join(f"{c['field']}: {c['from']!r} -> {c['to']!r} ({c['reason']})" for c in d["corrections"]))
+
+
+@synth_app.command("cards")
+@one_line_errors
+def synth_cards(
+    template: Annotated[str, typer.Option(help="kr-rrc or td1.")],
+    count: Annotated[int, typer.Option(min=1, help="Number of cards.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    photo: Annotated[bool, typer.Option("--photo", help="Photograph the cards on backgrounds.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    font_pool: Annotated[str, typer.Option(help="train, shifted or all.")] = "train",
+) -> None:
+    """Write synthetic card images and a labels.jsonl ground truth."""
+    from idsight.data.synth import write_cards
+    from idsight.templates import get_template
+
+    get_template(template)
+    if font_pool not in ("train", "shifted", "all"):
+        fail(f"unknown font pool {font_pool!r} (known: train, shifted, all)")
+    path = write_cards(template, count, out_dir, photo=photo, seed=seed, font_pool=font_pool)
+    out.print(f"wrote {count} {template} cards to {path}")
+
+
+@app.command()
+@one_line_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="A YAML recipe config, e.g. configs/reader_teacher.yaml.")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. recognizer.optim.lr=1e-3.")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the model artifact.")] = None,
+) -> None:
+    """Train a card-reader model from a YAML recipe and write one artifact file."""
+    from idsight.train.recipes import train_reader
+
+    path = train_reader(config, overrides=overrides or [], out=out_path)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+@one_line_errors
+def export(
+    model: Annotated[str, typer.Argument(help="A model name or artifact path.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the ONNX files.")] = Path("onnx"),
+) -> None:
+    """Export a model's networks to ONNX for deployment."""
+    from idsight import hub
+    from idsight.export import export_reader
+    from idsight.models.reader import ReaderModel
+
+    net, _ = ReaderModel.from_artifact(hub.resolve(model))
+    for p in export_reader(net, out_dir):
+        out.print(f"wrote {p}")
+
+
+@models_app.command("list")
+@one_line_errors
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List shipped and installed model artifacts."""
+    from idsight.hub import list_models
+
+    rows = list_models()
+    if as_json:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    t = Table()
+    for c in ("name", "task", "role", "parameters", "MB", "sha256", "default"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], str(r.get("task")), str(r.get("role")), f"{r.get('parameters') or 0:,}",
+                  f"{(r.get('file_size') or 0) / 1e6:.1f}", (r.get("sha256") or "")[:12], "*" if r["default"] else "")
+    out.print(t)
+
+
+@app.command()
+@one_line_errors
+def demo(
+    count: Annotated[int, typer.Option(min=1, help="Cards per template.")] = 20,
+    seed: Annotated[int, typer.Option(help="Data seed (held-out seeds are >= 9000).")] = 9100,
+    model: ModelOpt = "default",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Keep the generated cards here.")] = None,
+) -> None:
+    """The main job on built-in data: generate sample cards, read them, print per-field accuracy."""
+    from idsight.demo import run_demo
+
+    run_demo(count=count, seed=seed, model=model, out_dir=out_dir)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,94 @@
+"""Evaluation metrics shared by the benchmarks and the training loop.
+
+- ``edit_distance(a, b)``: Levenshtein distance (unit-cost insert / delete / substitute).
+- ``cer(preds, gts)``: character error rate = total edit distance / total ground-truth characters.
+- ``field_accuracy(preds, gts)``: exact-match accuracy per field and overall, over cards.
+- ``latency_summary(ms)``: count, mean, median, p90, p99, min, max of a list of latencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance between two strings (or any sequences of hashable items)."""
+    if a == b:
+        return 0
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return len(a)
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(preds: str | Sequence[str | None], gts: str | Sequence[str]) -> float:
+    """Character error rate: sum of edit distances / sum of ground-truth lengths.
+
+    Takes two strings, or two equal-length sequences of strings (a missing prediction, ``None``,
+    counts as the empty string). With no ground-truth characters at all, returns the number of
+    predicted characters clipped to 1.0 (0.0 when both sides are empty).
+    """
+    if isinstance(gts, str):
+        if not isinstance(preds, str | None):
+            raise TypeError("cer(): pass two strings or two sequences of strings")
+        preds, gts = [preds], [gts]
+    if isinstance(preds, str) or len(preds) != len(gts):
+        raise ValueError(f"cer(): {len(preds)} predictions for {len(gts)} ground truths")
+    errors = sum(edit_distance(p or "", g) for p, g in zip(preds, gts, strict=True))
+    total = sum(len(g) for g in gts)
+    if total == 0:
+        return min(1.0, float(errors))
+    return errors / total
+
+
+def field_accuracy(
+    preds: Sequence[Mapping[str, str | None] | None], gts: Sequence[Mapping[str, str]]
+) -> dict:
+    """Exact-match accuracy over cards, per field and overall.
+
+    ``preds[i]`` / ``gts[i]`` map field name -> value for card i. The fields scored are those of the
+    ground truth; a field missing from the prediction, or a prediction of ``None`` (no read, or a
+    wrong template), counts as wrong. Returns ``{"overall", "per_field": {name: acc}, "n_fields",
+    "n_cards", "cards_all_correct"}``.
+    """
+    if len(preds) != len(gts):
+        raise ValueError(f"field_accuracy(): {len(preds)} predictions for {len(gts)} ground truths")
+    hits: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    cards_ok = 0
+    for p, g in zip(preds, gts, strict=True):
+        p = p or {}
+        all_ok = True
+        for name, value in g.items():
+            ok = p.get(name) == value
+            counts[name] = counts.get(name, 0) + 1
+            hits[name] = hits.get(name, 0) + int(ok)
+            all_ok &= ok
+        cards_ok += int(all_ok)
+    n_fields = sum(counts.values())
+    return {
+        "overall": sum(hits.values()) / n_fields if n_fields else 0.0,
+        "per_field": {k: hits[k] / counts[k] for k in counts},
+        "n_fields": n_fields,
+        "n_cards": len(gts),
+        "cards_all_correct": cards_ok / len(gts) if gts else 0.0,
+    }
+
+
+def latency_summary(ms: Sequence[float]) -> dict:
+    """Summary statistics of latencies in milliseconds (``n`` = 0 gives ``None`` values)."""
+    keys = ("mean", "median", "p90", "p99", "min", "max")
+    if len(ms) == 0:
+        return {"n": 0, **dict.fromkeys(keys)}
+    a = np.asarray(ms, dtype=np.float64)
+    vals = (a.mean(), np.median(a), np.percentile(a, 90), np.percentile(a, 99), a.min(), a.max())
+    return {"n": int(a.size), **{k: round(float(v), 3) for k, v in zip(keys, vals, strict=True)}}

@@ -1,0 +1,97 @@
+"""CRNN line recognisers (CNN backbone -> BiLSTM -> per-timestep classifier, trained with CTC).
+
+Input: ``(B, 3, 32, W)`` float, normalised with mean = std = 0.5; ``W`` a multiple of 4 (a batch is
+right-padded to its widest line). Output: ``{"logits": (B, T, C)}`` with ``T = W // 4`` and
+``C = num_classes`` (index 0 is the CTC blank). Each timestep covers 4 input pixels, which is what
+:func:`idsight.models.postprocess.ctc_greedy` uses to turn the alignment into character spans.
+
+Padding is not masked inside the network (as in CRNN/docTR); the backward LSTM therefore sees the
+padded tail. Pad with the background value and pass ``input_lengths`` to the CTC task.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from idsight.models.layers import BasicBlock, DWSep, conv_bn
+from idsight.registry import MODELS
+
+HEIGHT = 32
+STRIDE = 4
+
+
+class CRNN(nn.Module):
+    """A backbone that maps ``(B,3,32,W)`` to ``(B,D,1,W/4)``, a BiLSTM over width, and a linear head."""
+
+    stride = STRIDE
+    height = HEIGHT
+
+    def __init__(
+        self, backbone: nn.Module, feat_dim: int, num_classes: int, *, hidden: int, layers: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.backbone = backbone
+        self.rnn: nn.LSTM | None = None
+        out_dim = feat_dim
+        if layers > 0:
+            self.rnn = nn.LSTM(
+                feat_dim, hidden, num_layers=layers, bidirectional=True,
+                dropout=dropout if layers > 1 else 0.0,
+            )
+            out_dim = 2 * hidden
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(out_dim, num_classes)
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        f = self.backbone(image)  # (B, D, 1, T)
+        seq = f.squeeze(2).permute(2, 0, 1)  # (T, B, D)
+        if self.rnn is not None:
+            seq, _ = self.rnn(seq)
+        logits = self.head(self.drop(seq)).permute(1, 0, 2)  # (B, T, C)
+        return {"logits": logits}
+
+
+def _teacher_backbone(width: int = 256) -> nn.Sequential:
+    # 32xW -> 16xW/2 -> 8xW/4 -> 4 -> 2 -> 1 (height only after the second pool)
+    return nn.Sequential(
+        conv_bn(3, 32),
+        nn.MaxPool2d(2, 2),
+        conv_bn(32, 64),
+        nn.MaxPool2d(2, 2),
+        BasicBlock(64, 128),
+        nn.MaxPool2d((2, 1), (2, 1)),
+        BasicBlock(128, width),
+        nn.MaxPool2d((2, 1), (2, 1)),
+        BasicBlock(width, width),
+        nn.Conv2d(width, width, (2, 1), bias=False),  # collapse the last 2 rows
+        nn.BatchNorm2d(width),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _student_backbone(width: int = 128) -> nn.Sequential:
+    return nn.Sequential(
+        conv_bn(3, 16, 3, stride=2),  # 16 x W/2
+        DWSep(16, 32, stride=2),  # 8 x W/4
+        DWSep(32, 32),
+        DWSep(32, 64, stride=(2, 1)),  # 4
+        DWSep(64, 64),
+        DWSep(64, 96, stride=(2, 1)),  # 2
+        DWSep(96, 96),
+        nn.Conv2d(96, width, (2, 1), groups=1, bias=False),  # 1
+        nn.BatchNorm2d(width),
+        nn.ReLU(inplace=True),
+    )
+
+
+@MODELS.register("crnn_teacher")
+def crnn_teacher(*, num_classes: int, hidden: int = 384, width: int = 256, dropout: float = 0.1) -> CRNN:
+    """Heavy CRNN: ResNet-like backbone (~2.4M) + 2-layer BiLSTM(hidden) + linear (~8.8M at C=1000)."""
+    return CRNN(_teacher_backbone(width), width, num_classes, hidden=hidden, layers=2, dropout=dropout)
+
+
+@MODELS.register("crnn_student")
+def crnn_student(*, num_classes: int, hidden: int = 96, width: int = 128, dropout: float = 0.1) -> CRNN:
+    """Light CRNN: depthwise-separable backbone + 1-layer BiLSTM(hidden) + linear (~0.4M at C=1000)."""
+    return CRNN(_student_backbone(width), width, num_classes, hidden=hidden, layers=1, dropout=dropout)

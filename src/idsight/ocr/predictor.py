@@ -1,0 +1,251 @@
+"""The card reader: composes localisation, template classification, field detection,
+recognition and cleanup. The model is loaded once; ``read`` is called per card.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from idsight import hub
+from idsight.data.charset import CHARSET
+from idsight.data.io import load_image
+from idsight.errors import BadModelError, NoCardError
+from idsight.models.postprocess import ctc_greedy, maps_to_boxes
+from idsight.models.reader import ReaderModel
+from idsight.ocr.cleanup import CLEANUPS
+from idsight.ocr.localize import Localization, rectify
+from idsight.ocr.types import CleanupResult, LineRead
+from idsight.registry import LOCALIZERS
+from idsight.templates import CARD_SIZE, LINE_KEYS, TEMPLATE_NAMES, get_template
+
+CLASSES = (*TEMPLATE_NAMES, "none")
+DEFAULT_PREPROCESSING: dict[str, Any] = {
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "classifier_size": [152, 96],  # (W, H)
+    "detector_size": [256, 160],
+    "recognizer_height": 32,
+    "recognizer_max_width": 800,
+    "recognizer_stride": 4,
+    "crop_pad": [0.06, 0.12],  # (x, y) padding around a line box, as a fraction of its height
+}
+
+
+@dataclass
+class ReadResult:
+    image: str
+    template: str
+    fields: dict[str, dict[str, Any]]
+    checks: dict[str, Any]
+    corrections: list[dict[str, Any]]
+    timings_ms: dict[str, float]
+    lines: dict[str, LineRead] = field(default_factory=dict, repr=False)
+    corners: list[list[float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "template": self.template,
+            "fields": self.fields,
+            "checks": self.checks,
+            "corrections": self.corrections,
+            "timings_ms": self.timings_ms,
+        }
+
+
+def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    return (t - m) / s
+
+
+def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[np.ndarray, float, float]:
+    """Cut a line box (card frame) with padding, resized to the recogniser height.
+
+    Returns the crop and the (x offset, x scale) that map crop x back to card x.
+    """
+    x0, y0, x1, y1 = box
+    bh = max(4.0, y1 - y0)
+    px, py = pre["crop_pad"][0] * bh, pre["crop_pad"][1] * bh
+    H, W = card.shape[:2]
+    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py))
+    cx1, cy1 = min(W, int(np.ceil(x1 + px))), min(H, int(np.ceil(y1 + py)))
+    crop = card[cy0:cy1, cx0:cx1]
+    h = pre["recognizer_height"]
+    stride = pre["recognizer_stride"]
+    w = int(round(crop.shape[1] * h / max(1, crop.shape[0]) / stride)) * stride
+    w = int(min(pre["recognizer_max_width"], max(stride * 4, w)))
+    out = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+    return out, float(cx0), (cx1 - cx0) / w
+
+
+def pad_batch(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Right-pad (3, H, W_i) tensors to one width with zeros (mid-grey after normalisation)."""
+    wmax = max(t.shape[-1] for t in tensors)
+    out = torch.zeros(len(tensors), 3, tensors[0].shape[1], wmax)
+    for i, t in enumerate(tensors):
+        out[i, :, :, : t.shape[-1]] = t
+    return out
+
+
+class CardReader:
+    """Reads ID cards end to end with one loaded model artifact."""
+
+    def __init__(
+        self,
+        model: ReaderModel,
+        meta: dict[str, Any],
+        *,
+        localizer: str = "contour",
+        cleanup: str = "default",
+        min_class_prob: float = 0.5,
+        name: str = "",
+    ) -> None:
+        self.model = model.eval()
+        self.meta = meta
+        self.name = name
+        self.charset: str = meta.get("charset", CHARSET)
+        self.pre = {**DEFAULT_PREPROCESSING, **meta.get("preprocessing", {})}
+        self.localizer = LOCALIZERS.build(localizer)
+        self.cleanup = CLEANUPS.build(cleanup)
+        self.min_class_prob = min_class_prob
+
+    @classmethod
+    def load(cls, model: str | Path = "default", **kwargs: Any) -> CardReader:
+        path = hub.resolve(model)
+        net, meta = ReaderModel.from_artifact(path)
+        if meta.get("task") != "card_reader":
+            raise BadModelError(f"not a card-reader model (task {meta.get('task')!r})", path=path)
+        return cls(net, meta, name=path.name, **kwargs)
+
+    def read_path(self, path: str | Path, *, template: str | None = None) -> ReadResult:
+        return self.read(load_image(path), template=template, name=str(path))
+
+    @torch.inference_mode()
+    def read(self, image: np.ndarray, *, template: str | None = None, name: str = "<array>") -> ReadResult:
+        if template is not None:
+            get_template(template)  # raises UnknownNameError early
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        loc = self.localizer(image)
+        if loc is None:
+            raise NoCardError("no ID card found in the image", path=name)
+        card = rectify(image, loc)
+        t1 = time.perf_counter()
+        t["localize"] = (t1 - t0) * 1e3
+
+        template, cls_prob = self._classify(card, template, name)
+        t2 = time.perf_counter()
+        t["classify"] = (t2 - t1) * 1e3
+
+        boxes = self._detect(card, template)
+        t3 = time.perf_counter()
+        t["detect"] = (t3 - t2) * 1e3
+
+        lines = self._recognize(card, boxes, loc)
+        t4 = time.perf_counter()
+        t["recognize"] = (t4 - t3) * 1e3
+
+        res: CleanupResult = self.cleanup(template, lines)
+        t5 = time.perf_counter()
+        t["cleanup"] = (t5 - t4) * 1e3
+        t["total"] = (t5 - t0) * 1e3
+        fields = {
+            k: {"text": f.text, "confidence": round(float(f.confidence), 4), "box": _round_box(f.box)}
+            for k, f in res.fields.items()
+        }
+        checks = {**res.checks, "template_confidence": round(cls_prob, 4), "localization": loc.method}
+        return ReadResult(
+            image=name,
+            template=template,
+            fields=fields,
+            checks=checks,
+            corrections=res.corrections,
+            timings_ms={k: round(v, 2) for k, v in t.items()},
+            lines=lines,
+            corners=loc.corners.tolist(),
+        )
+
+    # -- stages -------------------------------------------------------------------------
+    def _classify(self, card: np.ndarray, forced: str | None, name: str) -> tuple[str, float]:
+        size = tuple(self.pre["classifier_size"])
+        x = to_tensor(cv2.resize(card, size, interpolation=cv2.INTER_AREA), self.pre["mean"], self.pre["std"])
+        probs = self.model.classifier(x[None])["logits"].softmax(-1)[0]
+        if forced is not None:
+            return forced, float(probs[CLASSES.index(forced)])
+        k = int(probs.argmax())
+        if CLASSES[k] == "none" or float(probs[k]) < self.min_class_prob:
+            raise NoCardError(
+                f"no ID card recognised in the image (best guess {CLASSES[k]!r}, p={float(probs[k]):.2f})",
+                path=name,
+            )
+        return CLASSES[k], float(probs[k])
+
+    def _detect(self, card: np.ndarray, template: str) -> dict[str, tuple[list[float], float]]:
+        tpl = get_template(template)
+        size = tuple(self.pre["detector_size"])
+        x = to_tensor(cv2.resize(card, size, interpolation=cv2.INTER_AREA), self.pre["mean"], self.pre["std"])
+        maps = self.model.detector(x[None])["maps"].sigmoid()[0]
+        idx = [LINE_KEYS.index(f"{template}/{k}") for k in tpl.line_keys]
+        sx = CARD_SIZE[0] / maps.shape[-1]
+        sy = CARD_SIZE[1] / maps.shape[-2]
+        found = maps_to_boxes(maps[idx], list(tpl.line_keys), scale=(sx, sy))
+        boxes: dict[str, tuple[list[float], float]] = {}
+        optional = {k for f in tpl.fields for k in f.optional_lines}
+        for k in tpl.line_keys:
+            if k in found:
+                boxes[k] = (list(map(float, found[k][0])), float(found[k][1]))
+            elif k not in optional:  # fall back to the template's nominal box
+                boxes[k] = (list(map(float, tpl.layout[k])), 0.0)
+        return boxes
+
+    def _recognize(
+        self, card: np.ndarray, boxes: dict[str, tuple[list[float], float]], loc: Localization
+    ) -> dict[str, LineRead]:
+        if not boxes:
+            return {}
+        keys = list(boxes)
+        crops, maps = [], []
+        for k in keys:
+            crop, off, sc = crop_line(card, boxes[k][0], self.pre)
+            crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
+            maps.append((off, sc, crop.shape[1]))
+        logits = self.model.recognizer(pad_batch(crops))["logits"]
+        stride = self.pre["recognizer_stride"]
+        inv = np.linalg.inv(loc.homography())
+        out: dict[str, LineRead] = {}
+        for i, k in enumerate(keys):
+            off, sc, w = maps[i]
+            T = w // stride
+            text, conf, chars = ctc_greedy(logits[i, :T], self.charset, stride=float(stride))
+            box = boxes[k][0]
+            ymid = (box[1] + box[3]) / 2
+            for c in chars:  # crop pixels -> card frame -> image pixels
+                xs = np.array([[off + c.x0 * sc, ymid], [off + c.x1 * sc, ymid]], dtype=np.float64)
+                img = _apply_h(inv, xs)
+                c.x0, c.x1 = float(img[0, 0]), float(img[1, 0])
+            out[k] = LineRead(key=k, text=text, confidence=conf, chars=chars, box=_box_to_image(inv, box))
+        return out
+
+
+def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _box_to_image(inv: np.ndarray, box: list[float]) -> list[float]:
+    x0, y0, x1, y1 = box
+    q = _apply_h(inv, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
+    return [float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())]
+
+
+def _round_box(box: list[float] | None) -> list[int] | None:
+    return None if box is None else [int(round(v)) for v in box]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from idsight.metrics import cer, edit_distance, field_accuracy, latency_summary
+
+texts = st.text(alphabet="ab가나<0", max_size=12)
+
+
+@pytest.mark.parametrize(
+    "a,b,d",
+    [
+        ("", "", 0),
+        ("abc", "", 3),
+        ("", "abc", 3),
+        ("kitten", "sitting", 3),
+        ("flaw", "lawn", 2),
+        ("홍길동", "홍길순", 1),
+        ("P<KOR", "P<K0R", 1),
+        ("abc", "abc", 0),
+    ],
+)
+def test_edit_distance_examples(a, b, d):
+    assert edit_distance(a, b) == d
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts)
+def test_distance_symmetric_and_zero_iff_equal(a, b):
+    d = edit_distance(a, b)
+    assert d == edit_distance(b, a)
+    assert (d == 0) == (a == b)
+    assert abs(len(a) - len(b)) <= d <= max(len(a), len(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts, texts)
+def test_triangle_inequality(a, b, c):
+    assert edit_distance(a, c) <= edit_distance(a, b) + edit_distance(b, c)
+
+
+def test_cer():
+    assert cer("abcd", "abcd") == 0.0
+    assert cer("abce", "abcd") == 0.25
+    assert cer(["ab", None], ["ab", "cd"]) == 0.5  # None = nothing read
+    assert cer(["x", "yz"], ["xy", "yz"]) == pytest.approx(1 / 4)
+    assert cer("", "") == 0.0 and cer("a", "") == 1.0
+    with pytest.raises(ValueError):
+        cer(["a"], ["a", "b"])
+
+
+def test_field_accuracy():
+    gts = [{"name": "홍길동", "rrn": "900101-1234568"}, {"name": "김철수", "rrn": "010203-3456789"}]
+    preds = [{"name": "홍길동", "rrn": "900101-1234568"}, {"name": "김철수", "rrn": "010203-3456780"}]
+    r = field_accuracy(preds, gts)
+    assert r["overall"] == 0.75 and r["per_field"] == {"name": 1.0, "rrn": 0.5}
+    assert r["n_fields"] == 4 and r["n_cards"] == 2 and r["cards_all_correct"] == 0.5
+    r = field_accuracy([None, {"name": "김철수"}], gts)  # no read / missing field = wrong
+    assert r["overall"] == 0.25 and r["per_field"] == {"name": 0.5, "rrn": 0.0}
+
+
+def test_latency_summary():
+    s = latency_summary([10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
+    assert s["n"] == 10 and s["median"] == 55.0 and s["p90"] == pytest.approx(91.0)
+    assert s["min"] == 10 and s["max"] == 100 and s["mean"] == 55.0
+    assert latency_summary([])["median"] is None
