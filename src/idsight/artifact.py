@@ -46,7 +46,9 @@ def save_artifact(
         for k, v in state_dict.items()
     }
     meta = {**meta, "storage_dtype": dtype}
-    save_file(tensors, str(path), metadata={FORMAT_KEY: FORMAT, META_KEY: json.dumps(meta, ensure_ascii=False)})
+    save_file(
+        tensors, str(path), metadata={FORMAT_KEY: FORMAT, META_KEY: json.dumps(meta, ensure_ascii=False)}
+    )
     return path
 
 

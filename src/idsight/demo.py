@@ -39,7 +39,9 @@ def run_demo(*, count: int, seed: int, model: str, out_dir: Path | None) -> dict
                 got = {}
             for k, v in rec["fields"].items():
                 hits[(template, k)].append(got.get(k) == v)
-    t = Table(title=f"Field exact match on {count} generated photos per template (seed {seed}, model {reader.name})")
+    t = Table(
+        title=f"Field exact match on {count} generated photos per template (seed {seed}, model {reader.name})"
+    )
     t.add_column("template")
     t.add_column("field")
     t.add_column("accuracy", justify="right")

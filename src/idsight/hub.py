@@ -22,7 +22,9 @@ def shipped_dir() -> Path:
 
 
 def user_dir() -> Path:
-    root = os.environ.get("IDSIGHT_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share", "idsight")
+    root = os.environ.get("IDSIGHT_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share", "idsight"
+    )
     return Path(root) / "models"
 
 

@@ -103,6 +103,4 @@ def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise UnknownNameError(
-            f"unknown template {name!r} (known: {', '.join(TEMPLATE_NAMES)})"
-        ) from None
+        raise UnknownNameError(f"unknown template {name!r} (known: {', '.join(TEMPLATE_NAMES)})") from None

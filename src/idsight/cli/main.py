@@ -23,14 +23,18 @@ models_app = typer.Typer(help="List and manage model artifacts.", no_args_is_hel
 app.add_typer(synth_app, name="synth")
 app.add_typer(models_app, name="models")
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="A shipped/installed model name or an artifact path.")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="A shipped/installed model name or an artifact path.")
+]
 
 
 @app.command()
 @one_line_errors
 def read(
     images: Annotated[list[Path], typer.Argument(help="Card images (photos or flat scans).")],
-    template: Annotated[str | None, typer.Option(help="Force a template (kr-rrc, td1); default: classify.")] = None,
+    template: Annotated[
+        str | None, typer.Option(help="Force a template (kr-rrc, td1); default: classify.")
+    ] = None,
     model: ModelOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     threads: Annotated[int, typer.Option(help="CPU threads for inference.")] = 1,
@@ -79,7 +83,12 @@ def _print_read(res: object) -> None:
         t.add_row(k, _esc(f["text"]).replace("\n", " / "), f"{f['confidence']:.2f}", style=style)
     out.print(t)
     if d["corrections"]:
-        out.print("corrections: " + "; ".join(f"{c['field']}: {c['from']!r} -> {c['to']!r} ({c['reason']})" for c in d["corrections"]))
+        out.print(
+            "corrections: "
+            + "; ".join(
+                f"{c['field']}: {c['from']!r} -> {c['to']!r} ({c['reason']})" for c in d["corrections"]
+            )
+        )
 
 
 @synth_app.command("cards")
@@ -107,7 +116,9 @@ def synth_cards(
 @one_line_errors
 def train(
     config: Annotated[Path, typer.Argument(help="A YAML recipe config, e.g. configs/reader_teacher.yaml.")],
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. recognizer.optim.lr=1e-3.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Dotted override, e.g. recognizer.optim.lr=1e-3.")
+    ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the model artifact.")] = None,
 ) -> None:
     """Train a card-reader model from a YAML recipe and write one artifact file."""
@@ -149,8 +160,15 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     for c in ("name", "task", "role", "parameters", "MB", "sha256", "default"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["name"], str(r.get("task")), str(r.get("role")), f"{r.get('parameters') or 0:,}",
-                  f"{(r.get('file_size') or 0) / 1e6:.1f}", (r.get("sha256") or "")[:12], "*" if r["default"] else "")
+        t.add_row(
+            r["name"],
+            str(r.get("task")),
+            str(r.get("role")),
+            f"{r.get('parameters') or 0:,}",
+            f"{(r.get('file_size') or 0) / 1e6:.1f}",
+            (r.get("sha256") or "")[:12],
+            "*" if r["default"] else "",
+        )
     out.print(t)
 
 

@@ -54,7 +54,9 @@ def _check_arch(arch: Any) -> dict[str, dict[str, Any]]:
 class ReaderModel(nn.Module):
     """Holds the three networks; the pipeline calls them separately (no joint ``forward``)."""
 
-    def __init__(self, classifier: nn.Module, detector: nn.Module, recognizer: nn.Module, *, arch: dict) -> None:
+    def __init__(
+        self, classifier: nn.Module, detector: nn.Module, recognizer: nn.Module, *, arch: dict
+    ) -> None:
         super().__init__()
         self.classifier = classifier
         self.detector = detector
@@ -69,7 +71,9 @@ class ReaderModel(nn.Module):
     def part_parameters(self) -> dict[str, int]:
         return {p: count_parameters(getattr(self, p)) for p in PARTS}
 
-    def to_artifact(self, path: str | Path, meta: dict[str, Any] | None = None, *, dtype: str = "float16") -> Path:
+    def to_artifact(
+        self, path: str | Path, meta: dict[str, Any] | None = None, *, dtype: str = "float16"
+    ) -> Path:
         """Save weights + ``meta`` (plus ``arch``, ``parameter_count``, ``parameters``) to one file."""
         full = {
             **(meta or {}),
@@ -93,7 +97,9 @@ class ReaderModel(nn.Module):
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
             detail = " ".join(str(e).split())
-            raise BadModelError(f"weights do not fit the model architecture ({detail[:300]})", path=path) from None
+            raise BadModelError(
+                f"weights do not fit the model architecture ({detail[:300]})", path=path
+            ) from None
         model.eval()
         return model, meta
 

@@ -27,7 +27,14 @@ class CRNN(nn.Module):
     height = HEIGHT
 
     def __init__(
-        self, backbone: nn.Module, feat_dim: int, num_classes: int, *, hidden: int, layers: int, dropout: float
+        self,
+        backbone: nn.Module,
+        feat_dim: int,
+        num_classes: int,
+        *,
+        hidden: int,
+        layers: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -36,7 +43,10 @@ class CRNN(nn.Module):
         out_dim = feat_dim
         if layers > 0:
             self.rnn = nn.LSTM(
-                feat_dim, hidden, num_layers=layers, bidirectional=True,
+                feat_dim,
+                hidden,
+                num_layers=layers,
+                bidirectional=True,
                 dropout=dropout if layers > 1 else 0.0,
             )
             out_dim = 2 * hidden

@@ -93,7 +93,9 @@ class ContourLocalizer:
     def __call__(self, image: np.ndarray) -> Localization | None:
         h, w = image.shape[:2]
         scale = self.work_size / max(h, w)
-        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
         gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (5, 5), 0)
         area = float(small.shape[0] * small.shape[1])
         best, best_score = None, 0.0
@@ -113,4 +115,6 @@ class ContourLocalizer:
 
 def rectify(image: np.ndarray, loc: Localization) -> np.ndarray:
     """Warp the card onto the canonical frame (CARD_SIZE)."""
-    return cv2.warpPerspective(image, loc.homography(), CARD_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        image, loc.homography(), CARD_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )

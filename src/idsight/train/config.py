@@ -41,9 +41,9 @@ class DataConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
     val: dict[str, Any] | None = Field(default_factory=dict)
-    batch_size: int = Field(32, ge=1)
-    val_batch_size: int | None = Field(None, ge=1)
-    num_workers: int = Field(0, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    val_batch_size: int | None = Field(default=None, ge=1)
+    num_workers: int = Field(default=0, ge=0)
     shuffle: bool = True
     drop_last: bool = False
     seed: int = 0
@@ -51,28 +51,28 @@ class DataConfig(_Strict):
 
 class OptimConfig(_Strict):
     name: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    lr: float = Field(default=1e-3, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
     betas: tuple[float, float] = (0.9, 0.999)
     scheduler: Literal["none", "cosine", "onecycle"] = "none"
-    warmup: int = Field(0, ge=0, description="linear warm-up, in optimizer steps")
-    min_lr: float = Field(0.0, ge=0, description="floor of the cosine schedule")
+    warmup: int = Field(default=0, ge=0, description="linear warm-up, in optimizer steps")
+    min_lr: float = Field(default=0.0, ge=0, description="floor of the cosine schedule")
 
 
 class TrainerConfig(_Strict):
-    max_epochs: int = Field(10, ge=1)
-    max_steps: int = Field(-1, ge=-1)
+    max_epochs: int = Field(default=10, ge=1)
+    max_steps: int = Field(default=-1, ge=-1)
     limit_train_batches: int | float | None = None
     limit_val_batches: int | float | None = None
     precision: Literal["32-true", "32", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
-    accumulate_grad_batches: int = Field(1, ge=1)
-    gradient_clip_val: float | None = Field(None, ge=0)
+    accumulate_grad_batches: int = Field(default=1, ge=1)
+    gradient_clip_val: float | None = Field(default=None, ge=0)
     deterministic: bool = False
-    log_every_n_steps: int = Field(50, ge=1)
+    log_every_n_steps: int = Field(default=50, ge=1)
     accelerator: str = "auto"
-    devices: int = Field(1, ge=1, description="single-process device count; torchrun's env wins")
-    num_sanity_val_steps: int = Field(0, ge=-1)
+    devices: int = Field(default=1, ge=1, description="single-process device count; torchrun's env wins")
+    num_sanity_val_steps: int = Field(default=0, ge=-1)
 
 
 class PlateauConfig(_Strict):
@@ -85,9 +85,9 @@ class PlateauConfig(_Strict):
     enabled: bool = True
     monitor: str = "val/loss"
     mode: Literal["min", "max"] = "min"
-    patience: int = Field(3, ge=0)
-    min_delta: float = Field(0.0, ge=0)
-    check_every: int = Field(1, ge=1)
+    patience: int = Field(default=3, ge=0)
+    min_delta: float = Field(default=0.0, ge=0)
+    check_every: int = Field(default=1, ge=1)
 
 
 class TrainConfig(_Strict):

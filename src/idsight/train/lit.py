@@ -43,7 +43,7 @@ def _scalars(out: Mapping[str, Any]) -> dict[str, torch.Tensor | float]:
         if k == "preds":
             continue
         if isinstance(v, torch.Tensor) and v.numel() == 1:
-            res[k] = v.detach().reshape(()).float() if k != "loss" else v.reshape(()).float()
+            res[k] = v.detach().reshape(()).float()
         elif isinstance(v, Number) and not isinstance(v, bool):
             res[k] = float(v)  # type: ignore[arg-type]
     return res
@@ -76,7 +76,7 @@ class LitTask(L.LightningModule):
         for k, v in _scalars(out).items():
             self.log(
                 f"{stage}/{k}",
-                v.detach() if isinstance(v, torch.Tensor) else v,
+                v,
                 on_step=train,
                 on_epoch=True,
                 prog_bar=k == "loss",

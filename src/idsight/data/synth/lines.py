@@ -1,0 +1,113 @@
+"""``render_line_sample``: single printed lines with photo-like degradations, for recogniser training."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from idsight.data.synth import design, fonts
+from idsight.data.synth.scene import add_noise, jpeg
+from idsight.data.synth.text import paste_ink, size_for_height, text_mask
+from idsight.data.synth.values import sample_card_values
+from idsight.templates import CARD_SIZE, TEMPLATE_NAMES, Template
+
+N_BACKGROUNDS = 12
+MAX_TEXT_WIDTH = 1000
+
+
+@lru_cache(maxsize=1)
+def _backgrounds() -> tuple[np.ndarray, ...]:
+    """Card-like backgrounds (gradient + guilloche), made once with a fixed seed."""
+    rng = np.random.default_rng(20240131)
+    out = []
+    for _ in range(N_BACKGROUNDS):
+        image = Image.fromarray(design.gradient(CARD_SIZE, rng))
+        design.draw_guilloche(image, rng, strength=int(rng.integers(20, 55)))
+        out.append(np.asarray(image))
+    return tuple(out)
+
+
+def _background_patch(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    bg = _backgrounds()[int(rng.integers(N_BACKGROUNDS))]
+    bh, bw = bg.shape[:2]
+    if w > bw or h > bh:
+        return cv2.resize(bg, (max(w, bw), max(h, bh)))[:h, :w].copy()
+    x, y = int(rng.integers(0, bw - w + 1)), int(rng.integers(0, bh - h + 1))
+    return bg[y : y + h, x : x + w].copy()
+
+
+def _font_path(rng: np.random.Generator, template: str, line: str, pool: str) -> str:
+    if template == "kr-rrc":
+        return fonts.pick(rng, fonts.korean_faces(pool)).path
+    if line.startswith("mrz"):
+        return fonts.OCRB_PATH.as_posix()
+    return fonts.pick(rng, fonts.latin_faces(pool)).path
+
+
+def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast, blur, down-up scaling, noise and JPEG."""
+    out = image.astype(np.float32) * rng.uniform(0.7, 1.2) + rng.uniform(-35, 30)
+    image = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.3))
+    if rng.random() < 0.4:
+        h, w = image.shape[:2]
+        f = rng.uniform(0.4, 0.9)
+        small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    image = add_noise(image, rng, rng.uniform(0, 8))
+    if rng.random() < 0.6:
+        image = jpeg(image, int(rng.integers(40, 96)))
+    return image
+
+
+def render_line_sample(
+    rng: np.random.Generator, *, template: Template | str | None = None, font_pool: str = "train"
+) -> tuple[np.ndarray, str, str]:
+    """One random line: (HxWx3 uint8 crop, printed text, line key ``"<template>/<line>"``).
+
+    The line is drawn with its template's font family on a card-like background, rotated (±2°) and
+    sheared, cropped around the text with 2-10 % of its height as vertical and 2-20 % as horizontal
+    padding (each side drawn separately), then degraded.
+    """
+    name = template if isinstance(template, str) else template.name if template else None
+    name = name or TEMPLATE_NAMES[int(rng.integers(len(TEMPLATE_NAMES)))]
+    values = sample_card_values(name, rng)
+    keys = list(values.lines)
+    line = keys[int(rng.integers(len(keys)))]
+    text = values.lines[line]
+    path = _font_path(rng, name, line, font_pool)
+    mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(16, 44))))
+    if mask.shape[1] > MAX_TEXT_WIDTH:
+        mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
+    th, tw = mask.shape
+    margin = th + 4
+    canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
+    paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
+    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
+    affine = cv2.getRotationMatrix2D(centre, rng.uniform(-2, 2), 1.0)
+    shear = rng.uniform(-0.15, 0.15)  # x += shear * (y - centre_y): slanted, like a tilted camera
+    affine[0, 1] += shear
+    affine[0, 2] -= shear * centre[1]
+    warped = cv2.warpAffine(
+        canvas, affine, (canvas.shape[1], canvas.shape[0]), borderMode=cv2.BORDER_REPLICATE
+    )
+    corners = np.array(
+        [
+            [margin, margin, 1],
+            [margin + tw, margin, 1],
+            [margin + tw, margin + th, 1],
+            [margin, margin + th, 1],
+        ]
+    )
+    pts = corners @ affine.T
+    pad_y = rng.uniform(0.02, 0.1, 2) * th
+    pad_x = rng.uniform(0.02, 0.2, 2) * th
+    x0 = max(0, int(pts[:, 0].min() - pad_x[0]))
+    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + pad_x[1])))
+    y0 = max(0, int(pts[:, 1].min() - pad_y[0]))
+    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + pad_y[1])))
+    return _degrade(warped[y0:y1, x0:x1], rng), text, f"{name}/{line}"

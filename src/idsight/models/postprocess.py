@@ -1,0 +1,149 @@
+"""Decoding network outputs: CTC greedy decoding with character spans, and line maps to boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from idsight.ocr.types import CharRead
+from idsight.templates import CARD_SIZE, LINE_KEYS, get_template
+
+
+def ctc_greedy(
+    logits: Tensor,
+    charset: str,
+    *,
+    topk: int = 3,
+    stride: float = 4.0,
+    length: int | None = None,
+    reduce: str = "min",
+    expand: bool = False,
+) -> tuple[str, float, list[CharRead]]:
+    """Greedy (best-path) CTC decoding of one line.
+
+    ``logits``: ``(T, C)`` logits or log-probabilities (a softmax is applied either way; ``(1, T, C)``
+    is accepted), ``C == len(charset) + 1`` with class 0 the blank and class ``i`` = ``charset[i-1]``.
+    ``length`` limits decoding to the first ``length`` timesteps (the unpadded width // 4).
+
+    Each emitted character is one run of equal non-blank argmax labels over timesteps ``t0..t1``:
+    ``prob`` is the highest probability of that label in the run, ``alternatives`` the top-``topk``
+    labels (``""`` = blank) at that peak timestep, and ``x0, x1 = t0 * stride, (t1 + 1) * stride``
+    is its pixel span in the crop (the character segmentation). With ``expand=True`` neighbouring
+    spans are widened to meet in the middle of the blank gap between them.
+
+    Returns ``(text, confidence, chars)``. ``confidence`` is the **minimum** character probability
+    (``reduce="min"``, the default: one doubtful character makes the line doubtful) or the mean
+    (``reduce="mean"``); it is 0.0 for an empty reading.
+    """
+    if logits.dim() == 3 and logits.shape[0] == 1:
+        logits = logits[0]
+    if logits.dim() != 2:
+        raise ValueError(f"ctc_greedy expects (T, C) logits, got shape {tuple(logits.shape)}")
+    if logits.shape[1] != len(charset) + 1:
+        raise ValueError(
+            f"logits have {logits.shape[1]} classes but the charset has {len(charset)} (+1 blank)"
+        )
+    if reduce not in ("min", "mean"):
+        raise ValueError(f"reduce must be 'min' or 'mean', not {reduce!r}")
+    if length is not None:
+        logits = logits[: max(int(length), 0)]
+    probs = torch.softmax(logits.detach().float().cpu(), dim=-1)
+    best = probs.argmax(dim=-1).tolist()
+    k = max(1, min(topk, probs.shape[1]))
+    labels = [""] + list(charset)
+
+    runs: list[tuple[int, int, int]] = []  # (label, t0, t1)
+    prev = 0
+    for t, c in enumerate(best):
+        if c != 0 and c == prev:
+            runs[-1] = (c, runs[-1][1], t)
+        elif c != 0:
+            runs.append((c, t, t))
+        prev = c
+
+    spans = [[t0 * stride, (t1 + 1) * stride] for _, t0, t1 in runs]
+    if expand:
+        for i in range(len(runs) - 1):
+            mid = (spans[i][1] + spans[i + 1][0]) / 2.0
+            spans[i][1] = spans[i + 1][0] = mid
+
+    chars: list[CharRead] = []
+    for (c, t0, t1), (x0, x1) in zip(runs, spans, strict=True):
+        seg = probs[t0 : t1 + 1, c]
+        peak = t0 + int(seg.argmax())
+        top_p, top_i = probs[peak].topk(k)
+        alts = [(labels[i], float(p)) for p, i in zip(top_p.tolist(), top_i.tolist(), strict=True)]
+        chars.append(CharRead(char=labels[c], prob=float(seg.max()), alternatives=alts, x0=x0, x1=x1))
+
+    text = "".join(ch.char for ch in chars)
+    if not chars:
+        return text, 0.0, chars
+    ps = [ch.prob for ch in chars]
+    conf = min(ps) if reduce == "min" else sum(ps) / len(ps)
+    return text, float(conf), chars
+
+
+def _channels(keys: Sequence[int] | Sequence[str] | str, k: int) -> list[tuple[int, str]]:
+    """(channel index, result key) pairs for :func:`maps_to_boxes`."""
+    short = [name.split("/", 1)[1] for name in LINE_KEYS]
+    if isinstance(keys, str):
+        tpl = get_template(keys)  # raises UnknownNameError for an unknown template
+        if k == len(LINE_KEYS):
+            return [(i, short[i]) for i, name in enumerate(LINE_KEYS) if name.split("/", 1)[0] == keys]
+        if k == len(tpl.line_keys):  # maps already restricted to this template's classes
+            return list(enumerate(tpl.line_keys))
+        raise ValueError(f"{k} maps fit neither all {len(LINE_KEYS)} classes nor template {keys!r}")
+    keys = list(keys)
+    if all(isinstance(x, str) for x in keys):
+        if len(keys) != k:
+            raise ValueError(f"{len(keys)} names for {k} maps")
+        return list(enumerate(keys))  # type: ignore[arg-type]
+    if k != len(LINE_KEYS):
+        raise ValueError(f"class indices need all {len(LINE_KEYS)} maps, got {k}")
+    return [(int(i), short[int(i)]) for i in keys]
+
+
+def maps_to_boxes(
+    maps: Tensor | np.ndarray,
+    keys: Sequence[int] | Sequence[str] | str,
+    *,
+    thr: float = 0.5,
+    scale: tuple[float, float] | None = None,
+) -> dict[str, tuple[list[float], float]]:
+    """Turn per-class line probability maps into one box per line.
+
+    ``maps``: ``(K, h, w)`` probabilities (after the sigmoid). ``keys`` says what the channels are:
+
+    - a template name: ``maps`` holds all ``len(LINE_KEYS)`` classes (that template's are used) or
+      exactly that template's lines in ``Template.line_keys`` order;
+    - a list of class indices into :data:`LINE_KEYS` (``maps`` holds all classes);
+    - a list of names, one per channel of ``maps``, used as the result keys as given.
+
+    For each class the largest 8-connected component of ``maps[k] >= thr`` gives the box
+    ``[x0, y0, x1, y1]`` (map pixel edges times ``scale = (sx, sy)``; by default the card frame,
+    ``CARD_SIZE / (w, h)``) and the score, the mean probability over that component. Classes with
+    no pixel at or above ``thr`` are absent. Keys of the result are line names without the template
+    prefix (e.g. ``"mrz_1"``) unless names were passed, so pass classes of one template.
+    """
+    arr = maps.detach().float().cpu().numpy() if isinstance(maps, Tensor) else np.asarray(maps, np.float32)
+    if arr.ndim != 3:
+        raise ValueError(f"maps_to_boxes expects (K, h, w) maps, got shape {arr.shape}")
+    h, w = arr.shape[1:]
+    sx, sy = scale if scale is not None else (CARD_SIZE[0] / w, CARD_SIZE[1] / h)
+    out: dict[str, tuple[list[float], float]] = {}
+    for k, key in _channels(keys, arr.shape[0]):
+        prob = arr[k]
+        mask = (prob >= thr).astype(np.uint8)
+        if not mask.any():
+            continue
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        j = 1 + int(np.argmax(stats[1:n, cv2.CC_STAT_AREA]))
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        score = float(prob[lab == j].mean())
+        box = [x * sx, y * sy, (x + bw) * sx, (y + bh) * sy]
+        out[key] = (box, score)
+    return out

@@ -1,0 +1,216 @@
+"""Word lists (``idsight.assets.lexicon``) and the language models and snapping built on them.
+
+Files are plain UTF-8, one entry per line (``#`` comments, blank lines and anything after a tab
+or comma ignored). Recognised names (by file stem): ``ko_surnames``, ``ko_given_names``,
+``ko_regions``, ``ko_roads``, ``ko_neighborhoods``, ``ko_buildings``, ``ko_issuers``,
+``latin_surnames``/``latin_given_names`` (or any stem containing ``latin``/``en_``). A missing
+file falls back to a small built-in list, so the cleanup works without the assets.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+from idsight.ocr.cleanup.lm import CharNgram
+from idsight.ocr.cleanup.seq import is_hangul, within_one
+
+_FALLBACK: dict[str, tuple[str, ...]] = {
+    "ko_surnames": tuple(
+        "김 이 박 최 정 강 조 윤 장 임 한 오 서 신 권 황 안 송 전 홍 유 고 문 양 손 배 백 허 남 심 노 하 곽 성 차 "
+        "주 우 구 민 류 나 진 지 엄 채 원 천 방 공 현 함 변 염 여 추 도 소 석 선 설 마 길 연 위 표 명 기 반 라 왕 "
+        "금 옥 육 인 맹 제 모 탁 국 어 은 편 용 예 경 봉 사 부 가 복 태 목 형 피 두 감 제갈 남궁 황보 선우 독고 사공".split()
+    ),
+    "ko_given_names": tuple(
+        "민준 서준 도윤 예준 시우 하준 지호 서연 서윤 지우 하은 민서 길동 영희 철수 수진 지훈 현우".split()
+    ),
+    "ko_regions": (
+        "서울특별시 종로구",
+        "서울특별시 중구",
+        "서울특별시 강남구",
+        "서울특별시 서초구",
+        "부산광역시 해운대구",
+        "대구광역시 수성구",
+        "인천광역시 남동구",
+        "광주광역시 북구",
+        "대전광역시 유성구",
+        "울산광역시 남구",
+        "세종특별자치시",
+        "경기도 수원시",
+        "경기도 성남시 분당구",
+        "강원특별자치도 춘천시",
+        "충청북도 청주시",
+        "충청남도 천안시",
+        "전북특별자치도 전주시",
+        "전라남도 목포시",
+        "경상북도 포항시",
+        "경상남도 창원시",
+        "제주특별자치도 제주시",
+    ),
+    "ko_roads": ("세종대로", "테헤란로", "종로", "을지로", "퇴계로", "강남대로", "도산대로", "중앙로"),
+    "ko_neighborhoods": ("역삼동", "삼성동", "대치동", "논현동", "청담동", "신사동"),
+    "ko_buildings": ("래미안아파트", "현대아파트", "자이아파트", "푸르지오아파트"),
+    "latin_surnames": tuple(
+        "SMITH JOHNSON WILLIAMS BROWN JONES MILLER DAVIS GARCIA RODRIGUEZ WILSON MARTINEZ ANDERSON TAYLOR "
+        "THOMAS MOORE MARTIN JACKSON THOMPSON WHITE LEE HARRIS CLARK LEWIS ROBINSON WALKER YOUNG ALLEN KING "
+        "WRIGHT SCOTT HILL GREEN ADAMS BAKER NELSON CARTER MITCHELL ROBERTS MULLER SCHMIDT ERIKSSON "
+        "KIM PARK CHOI JUNG KANG CHO YOON JANG LIM HAN OH SEO SHIN KWON HWANG AHN SONG HONG".split()
+    ),
+    "latin_given_names": tuple(
+        "JAMES MARY JOHN PATRICIA ROBERT JENNIFER MICHAEL LINDA WILLIAM ELIZABETH DAVID BARBARA RICHARD SUSAN "
+        "JOSEPH JESSICA THOMAS SARAH CHARLES KAREN ANNA MARIA PETER PAUL DANIEL LAURA EMMA OLIVIA NOAH LIAM "
+        "MINJUN SEOJUN JIHO SEOYEON JIWOO HAEUN GILDONG YOUNGHEE".split()
+    ),
+}
+
+
+def _read_lines(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].split("\t", 1)[0].split(",", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def load_lexicon() -> dict[str, tuple[str, ...]]:
+    """All word lists by stem: the package files where present, else the built-in fallback."""
+    lists: dict[str, tuple[str, ...]] = {}
+    try:
+        root = resources.files("idsight.assets.lexicon")
+        files = [f for f in root.iterdir() if f.name.endswith(".txt")]
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
+        files = []
+    for f in files:
+        try:
+            entries = _read_lines(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        if entries:
+            lists[f.name[: -len(".txt")]] = tuple(entries)
+    for k, v in _FALLBACK.items():
+        lists.setdefault(k, v)
+    return lists
+
+
+def _group(lists: dict[str, tuple[str, ...]], *keys: str) -> list[str]:
+    return [w for stem, words in lists.items() if any(k in stem for k in keys) for w in words]
+
+
+def issuers_from_regions(regions: list[str]) -> list[str]:
+    """``서울특별시 종로구`` -> ``서울특별시 종로구청장``; ``…시`` -> ``…시장``; ``…군`` -> ``…군수``."""
+    out = []
+    for r in regions:
+        last = r.split()[-1]
+        if last.endswith("구"):
+            out.append(r + "청장")
+        elif last.endswith("군"):
+            out.append(r + "수")
+        elif last.endswith("시"):
+            out.append(r + "장")
+    return out
+
+
+@dataclass
+class LexiconModels:
+    """Per-domain LMs and the snapping lists built from the lexicon."""
+
+    lms: dict[str, CharNgram]  # field kind -> LM
+    surnames: tuple[str, ...]  # Korean, frequency order where the file is
+    issuers: tuple[str, ...]
+
+    def lm_for(self, kind: str) -> CharNgram | None:
+        return self.lms.get(kind)
+
+
+def build_models(lists: dict[str, tuple[str, ...]] | None = None, order: int = 3) -> LexiconModels:
+    lists = load_lexicon() if lists is None else lists
+    surnames = _group(lists, "ko_surname")
+    given = _group(lists, "ko_given")
+    places = _group(lists, "ko_region", "ko_road", "ko_neighbo", "ko_building", "ko_address")
+    issuers = _group(lists, "ko_issuer") or issuers_from_regions(_group(lists, "ko_region"))
+    latin = _group(lists, "latin", "en_")
+    # full names: every surname joined with given names (cheap: the n-gram only sees local context)
+    ko_names = [s + g for s in surnames[:40] for g in given] + surnames + given
+    return LexiconModels(
+        lms={
+            "hangul_name": CharNgram.from_words(ko_names, order),
+            "address": CharNgram.from_words(places, order),
+            "issuer": CharNgram.from_words(issuers + places, order),
+            "latin_name": CharNgram.from_words(latin, order),
+        },
+        surnames=tuple(dict.fromkeys(surnames)),
+        issuers=tuple(dict.fromkeys(issuers)),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def default_models() -> LexiconModels:
+    return build_models()
+
+
+# -- Hangul jamo distance for surname snapping --------------------------------------------------
+
+
+def jamo(c: str) -> tuple[int, int, int] | None:
+    if not is_hangul(c):
+        return None
+    v = ord(c) - 0xAC00
+    return v // 588, (v % 588) // 28, v % 28
+
+
+def jamo_distance(a: str, b: str) -> int:
+    """Number of differing jamo slots (initial, vowel, final) between two syllable strings of
+    equal length; a large number otherwise."""
+    if len(a) != len(b):
+        return 99
+    d = 0
+    for x, y in zip(a, b, strict=True):
+        ja, jb = jamo(x), jamo(y)
+        if ja is None or jb is None:
+            d += 0 if x == y else 3
+        else:
+            d += sum(p != q for p, q in zip(ja, jb, strict=True))
+    return d
+
+
+def snap_surname(
+    name: str,
+    first_prob: float,
+    alts: list[tuple[str, float]],
+    surnames: tuple[str, ...],
+    *,
+    threshold: float = 0.9,
+) -> str | None:
+    """A corrected first syllable (the surname) or None.
+
+    Only when the name does not start with a known surname and its first character is read with
+    prob < ``threshold``: the most probable alternative that is a surname, else the most frequent
+    surname within one jamo of the read syllable.
+    """
+    if not name or first_prob >= threshold:
+        return None
+    known = set(surnames)
+    if name[0] in known or name[:2] in known:
+        return None
+    for a, _p in sorted(alts, key=lambda t: -t[1]):
+        if a in known:
+            return a
+    for s in surnames:
+        if len(s) == 1 and jamo_distance(s, name[0]) <= 1:
+            return s
+    return None
+
+
+def snap_issuer(text: str, issuers: tuple[str, ...]) -> str | None:
+    """The unique lexicon issuer within edit distance 1 of ``text`` (spaces ignored), or None."""
+    if not issuers:
+        return None
+    key = text.replace(" ", "")
+    hits = {e for e in issuers if within_one(key, e.replace(" ", ""))}
+    if len(hits) == 1:
+        hit = hits.pop()
+        return None if hit == text else hit
+    return None

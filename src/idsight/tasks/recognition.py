@@ -1,0 +1,69 @@
+"""Line recognition with CTC (optionally distilled from a teacher's logits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from idsight.registry import TASKS
+from idsight.tasks.losses import kd_kl, select_part
+
+
+@TASKS.register("ctc_recognition")
+class CTCRecognition:
+    """``task(model, batch) -> {"loss", "ctc", ["kd"], "preds", "logits"}``.
+
+    ``batch``: ``image`` (B,3,32,W); ``targets`` concatenated int64 label indices (1..C-1);
+    ``target_lengths`` (B,); optional ``input_lengths`` (B,) valid timesteps (unpadded width // 4,
+    default: all T); optional ``teacher_logits`` (B,T,C) used when ``kd_weight > 0``.
+    ``loss = ctc_weight * ctc + kd_weight * kd``. ``preds`` is the per-timestep argmax (B,T).
+    """
+
+    part = "recognizer"
+
+    def __init__(
+        self,
+        *,
+        blank: int = 0,
+        zero_infinity: bool = True,
+        ctc_weight: float = 1.0,
+        kd_weight: float = 0.0,
+        kd_temperature: float = 2.0,
+    ) -> None:
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+        self.ctc_weight = ctc_weight
+        self.kd_weight = kd_weight
+        self.kd_temperature = kd_temperature
+
+    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        logits = select_part(model, self.part)(batch["image"])["logits"].float()  # (B, T, C)
+        b, t, _ = logits.shape
+        il = batch.get("input_lengths")
+        if il is None:
+            il = torch.full((b,), t, dtype=torch.long)
+        il = torch.as_tensor(il, dtype=torch.long).clamp(1, t).cpu()
+        tl = torch.as_tensor(batch["target_lengths"], dtype=torch.long).cpu()
+        targets = torch.as_tensor(batch["targets"], dtype=torch.long)
+        log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, B, C)
+        ctc = F.ctc_loss(
+            log_probs,
+            targets.to(log_probs.device),
+            il,
+            tl,
+            blank=self.blank,
+            reduction="mean",
+            zero_infinity=self.zero_infinity,
+        )
+        out = {"ctc": ctc}
+        loss = self.ctc_weight * ctc
+        teacher = batch.get("teacher_logits")
+        if self.kd_weight > 0 and teacher is not None:
+            mask = (torch.arange(t)[None, :] < il[:, None]).to(logits.device)
+            out["kd"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
+            loss = loss + self.kd_weight * out["kd"]
+        out.update(loss=loss, preds=logits.detach().argmax(-1), logits=logits)
+        return out

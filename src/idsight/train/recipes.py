@@ -1,0 +1,190 @@
+"""The card-reader recipe: generate synthetic cards, train the three networks with the shared
+engine, assemble them into one ``ReaderModel`` and write one artifact with its provenance.
+
+A recipe is a composition: data generation (``idsight.data.synth``), ``fit`` per component, an
+evaluation of the assembled reader, and ``save_artifact``. No training loop lives here.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from idsight import __version__
+from idsight.data.charset import CHARSET
+from idsight.errors import BadConfigError
+from idsight.templates import TEMPLATE_NAMES
+from idsight.train.config import TrainConfig, _condense, _Loader, apply_override
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class SynthData(_Strict):
+    """Generated training data; folders are reused when already complete."""
+
+    seed: int = Field(0, ge=0, lt=1000, description="training seeds stay below 1000; benchmarks use >= 9000")
+    cards_per_template: int = Field(600, ge=1)
+    photo_fraction: float = Field(0.5, ge=0, le=1)
+    val_cards_per_template: int = Field(60, ge=1)
+    font_pool: Literal["train", "shifted", "all"] = "train"
+    root: str = "runs/data"
+
+
+class ReaderRecipe(_Strict):
+    name: str
+    role: Literal["teacher", "student"]
+    storage_dtype: Literal["float16", "float32"] = "float16"
+    data: SynthData = Field(default_factory=SynthData)
+    classifier: TrainConfig
+    detector: TrainConfig
+    recognizer: TrainConfig
+    out: str = "runs/models"
+
+
+def load_recipe(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[ReaderRecipe, dict[str, Any]]:
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except FileNotFoundError:
+        raise BadConfigError("no such config file", path=path) from None
+    except yaml.YAMLError:
+        raise BadConfigError("not valid YAML", path=path) from None
+    if not isinstance(raw, dict):
+        raise BadConfigError("config must be a YAML mapping", path=path)
+    raw = copy.deepcopy(raw)
+    for ov in overrides:
+        apply_override(raw, ov, path=path)
+    try:
+        return ReaderRecipe.model_validate(raw), raw
+    except ValidationError as e:
+        raise BadConfigError(_condense(e), path=path) from None
+
+
+def generate_data(cfg: SynthData) -> dict[str, list[str]]:
+    """Write (or reuse) train/val card folders; returns {"train": dirs, "val": dirs}."""
+    from idsight.data.synth import write_cards
+
+    root = Path(cfg.root)
+    dirs: dict[str, list[str]] = {"train": [], "val": []}
+    n_photo = round(cfg.cards_per_template * cfg.photo_fraction)
+    plan = []
+    for t_i, tpl in enumerate(TEMPLATE_NAMES):
+        base = cfg.seed * 10
+        plan += [
+            ("train", tpl, cfg.cards_per_template - n_photo, False, base + 1),
+            ("train", tpl, n_photo, True, base + 2),
+            ("val", tpl, cfg.val_cards_per_template, True, base + 3),
+        ]
+    for split, tpl, n, photo, seed in plan:
+        if n <= 0:
+            continue
+        d = root / f"{tpl}-{'photo' if photo else 'flat'}-s{seed}-{cfg.font_pool}-n{n}"
+        if not _complete(d, n):
+            print(
+                f"[data] generating {n} {tpl} {'photos' if photo else 'scans'} (seed {seed}) -> {d}",
+                flush=True,
+            )
+            write_cards(tpl, n, d, photo=photo, seed=seed, font_pool=cfg.font_pool)
+        dirs[split].append(str(d))
+    return dirs
+
+
+def _complete(d: Path, n: int) -> bool:
+    f = d / "labels.jsonl"
+    return f.is_file() and sum(1 for _ in f.open(encoding="utf-8")) == n
+
+
+def _with_dirs(cfg: TrainConfig, dirs: dict[str, list[str]], out_dir: Path) -> TrainConfig:
+    data = cfg.data.model_copy(deep=True)
+    data.train = {**data.train, "dirs": dirs["train"]}
+    if data.val is not None:
+        data.val = {**data.val, "dirs": dirs["val"], "augment": False}
+    return cfg.model_copy(update={"data": data, "out_dir": str(out_dir)}, deep=True)
+
+
+def _best_weights(result: Any) -> dict[str, torch.Tensor]:
+    if result.best_path:
+        state = torch.load(result.best_path, map_location="cpu", weights_only=True)["state_dict"]
+        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    return {k: v.detach().clone() for k, v in result.module.model.state_dict().items()}
+
+
+def git_commit() -> str | None:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def train_reader(
+    config: str | Path, *, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None
+) -> Path:
+    from idsight.models.reader import build_reader
+    from idsight.train.engine import fit
+
+    recipe, raw = load_recipe(config, overrides)
+    dirs = generate_data(recipe.data)
+    run_dir = Path(recipe.out) / recipe.name
+    arch: dict[str, Any] = {}
+    state: dict[str, torch.Tensor] = {}
+    component_metrics: dict[str, dict[str, float]] = {}
+    for part in ("classifier", "detector", "recognizer"):
+        cfg = _with_dirs(getattr(recipe, part), dirs, run_dir / part)
+        if part == "recognizer" and not cfg.model.kwargs.get("num_classes"):
+            cfg.model.kwargs["num_classes"] = len(CHARSET) + 1
+        print(f"[recipe] training {part}: {cfg.model.name} / {cfg.task.name}", flush=True)
+        res = fit(cfg)
+        arch[part] = {"name": cfg.model.name, "kwargs": cfg.model.kwargs}
+        state.update({f"{part}.{k}": v for k, v in _best_weights(res).items()})
+        component_metrics[part] = {k: round(v, 5) for k, v in res.metrics.items() if k.startswith("val/")}
+        component_metrics[part]["epochs"] = res.epochs_run
+    model = build_reader(arch)
+    model.load_state_dict(state, strict=True)
+    meta = {
+        "task": "card_reader",
+        "role": recipe.role,
+        "arch": arch,
+        "charset": CHARSET,
+        "config": json.loads(json.dumps(raw)),
+        "provenance": {
+            "command": "idsight train "
+            + " ".join(shlex.quote(a) for a in [str(config), *sum((["--set", o] for o in overrides), [])]),
+            "argv": sys.argv,
+            "data": {"seed": recipe.data.seed, "dirs": dirs},
+            "git_commit": git_commit(),
+            "idsight_version": __version__,
+            "torch_version": torch.__version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        "metrics": {"components": component_metrics},
+        "parent": None,
+    }
+    path = Path(out) if out else run_dir / f"{recipe.name}.safetensors"
+    model.to_artifact(path, meta, dtype=recipe.storage_dtype)
+    from idsight.train.evaluate import record_reader_metrics
+
+    record_reader_metrics(path, dirs["val"])
+    return path

@@ -1,0 +1,513 @@
+"""Tests of the LM cleanup stage (idsight.ocr.cleanup)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mrz.checker.td1 import TD1CodeChecker
+
+from idsight.errors import UnknownNameError
+from idsight.icao import mrz_check_digit, rrn_check_digit
+from idsight.ocr.cleanup import CLEANUPS, CharNgram, CleanupConfig, build_models, clean_card, load_lexicon
+from idsight.ocr.cleanup.dates import parse_dmy, parse_ymd
+from idsight.ocr.cleanup.lexicon import jamo_distance
+from idsight.ocr.types import CharRead, LineRead
+
+TODAY = dt.date(2025, 6, 1)
+CFG = CleanupConfig(today=TODAY)
+LISTS = {
+    "ko_surnames": ("김", "이", "박", "최", "정", "홍", "남궁"),
+    "ko_given_names": ("길동", "민준", "서연", "영희", "철수"),
+    "ko_regions": ("서울특별시 종로구", "서울특별시 중구", "부산광역시 해운대구", "경기도 수원시"),
+    "ko_roads": ("세종대로", "종로", "해운대로"),
+    "latin_surnames": ("ERIKSSON", "SMITH", "HONG"),
+    "latin_given_names": ("ANNA", "MARIA", "IRO", "JOHN"),
+}
+MODELS = build_models(LISTS)
+
+
+def line(
+    key: str,
+    text: str,
+    probs: dict[int, float] | None = None,
+    alts: dict[int, list[tuple[str, float]]] | None = None,
+    *,
+    p: float = 0.99,
+    box: list[float] | None = None,
+) -> LineRead:
+    """A LineRead of ``text``: every char has prob ``p`` unless ``probs[i]``; ``alts[i]`` top-k."""
+    probs, alts = probs or {}, alts or {}
+    chars = [
+        CharRead(c, probs.get(i, p), alts.get(i, [(c, probs.get(i, p))]), i * 10.0, i * 10.0 + 9)
+        for i, c in enumerate(text)
+    ]
+    return LineRead(key, text, min((ch.prob for ch in chars), default=0.0), chars, box or [0, 0, 10, 10])
+
+
+def run(template: str, lines: dict[str, LineRead], **kw):
+    return clean_card(template, lines, config=kw.pop("config", CFG), models=MODELS, **kw)
+
+
+def assert_chain(res, raw: dict[str, str], final: dict[str, str]) -> None:
+    """The corrections of each field lead exactly from its raw read to its final printed text."""
+    for name, start in raw.items():
+        cur = start
+        for c in (c for c in res.corrections if c["field"] == name):
+            assert c["from"] == cur and c["to"] != c["from"] and c["reason"]
+            cur = c["to"]
+        assert cur == final[name], name
+    assert {c["field"] for c in res.corrections} <= set(raw)
+
+
+# -- td1 fixtures ------------------------------------------------------------------------------
+
+
+def make_mrz(
+    doc="D23145890",
+    dob="850315",
+    sex="M",
+    exp="300101",
+    nat="UTO",
+    state="UTO",
+    surname="ERIKSSON",
+    given_names="ANNA MARIA",
+    opt1="",
+    opt2="",
+) -> list[str]:
+    l1 = f"ID{state}{doc}{mrz_check_digit(doc)}{opt1}".ljust(30, "<")
+    l2 = f"{dob}{mrz_check_digit(dob)}{sex}{exp}{mrz_check_digit(exp)}{nat}{opt2}".ljust(29, "<")
+    l2 += mrz_check_digit(l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29])
+    l3 = (surname.replace(" ", "<") + "<<" + given_names.replace(" ", "<")).ljust(30, "<")[:30]
+    return [l1, l2, l3]
+
+
+def td1_lines(mrz: list[str] | None = None, **viz: str) -> dict[str, LineRead]:
+    values = {
+        "document_number": "D23145890",
+        "surname": "ERIKSSON",
+        "given_names": "ANNA MARIA",
+        "sex": "M",
+        "nationality": "UTO",
+        "date_of_birth": "15 03 1985",
+        "date_of_expiry": "01 01 2030",
+        **viz,
+    }
+    out = {k: line(k, v) for k, v in values.items() if v is not None}
+    for i, text in enumerate(mrz or make_mrz()):
+        out[f"mrz_{i + 1}"] = line(f"mrz_{i + 1}", text)
+    return out
+
+
+def mrz_pkg_ok(text: str) -> bool:
+    """All four check digits valid according to the independent ``mrz`` package."""
+    c = TD1CodeChecker(text)
+    return all((c.document_number_hash, c.birth_date_hash, c.expiry_date_hash, c.final_hash))
+
+
+def test_make_mrz_agrees_with_mrz_package():
+    assert bool(TD1CodeChecker("\n".join(make_mrz())))
+    assert mrz_pkg_ok("\n".join(make_mrz()))
+    bad = make_mrz()
+    assert not mrz_pkg_ok("\n".join([bad[0], bad[1][:5] + "6" + bad[1][6:], bad[2]]))
+
+
+def test_valid_td1_untouched():
+    res = run("td1", td1_lines())
+    assert res.corrections == []
+    assert res.checks["mrz"] == dict.fromkeys(
+        ("document_number", "date_of_birth", "date_of_expiry", "composite"), True
+    )
+    assert set(res.checks["cross_check"].values()) == {"match"}
+    assert res.fields["date_of_birth"].text == "1985-03-15"
+    assert res.fields["mrz"].text == "\n".join(make_mrz())
+    json.dumps(res.checks)
+
+
+def test_latin_name_confusion_1R0():
+    res = run("td1", td1_lines(given_names="1R0"), config=CleanupConfig(today=TODAY, cross_max_edit=0))
+    assert res.fields["given_names"].text.startswith("IRO")
+    assert res.corrections[0] == {"field": "given_names", "from": "1R0", "to": "IRO", "reason": "confusion"}
+
+
+def test_mrz_corrupted_dob_digit_fixed_from_alternatives():
+    mrz = make_mrz()
+    bad = mrz[1][:5] + "6" + mrz[1][6:]  # 850316: DOB check fails
+    lines = {f"mrz_{i + 1}": line(f"mrz_{i + 1}", t) for i, t in enumerate([mrz[0], bad, mrz[2]])}
+    lines["mrz_2"] = line("mrz_2", bad, {5: 0.45}, {5: [("6", 0.45), ("5", 0.40), ("8", 0.1)]})
+    res = run("td1", lines)
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    assert mrz_pkg_ok(res.fields["mrz"].text)
+    assert all(res.checks["mrz"].values())
+    fixes = [c for c in res.corrections if c["field"] == "mrz"]
+    assert [c["reason"] for c in fixes] == ["mrz_check_digit"]
+    assert fixes[0]["to"] == "\n".join(mrz)
+
+
+def test_mrz_document_number_fixed_picks_most_probable():
+    mrz = make_mrz()
+    bad = mrz[0][:8] + "I" + mrz[0][9:]  # D23I45890
+    lines = {f"mrz_{i + 1}": line(f"mrz_{i + 1}", t) for i, t in enumerate([bad, mrz[1], mrz[2]])}
+    lines["mrz_1"] = line("mrz_1", bad, {8: 0.55}, {8: [("I", 0.55), ("1", 0.4), ("T", 0.05)]})
+    res = run("td1", lines)
+    assert res.fields["mrz"].text.split("\n")[0] == mrz[0]
+    assert res.checks["mrz"]["document_number"] and res.checks["mrz"]["composite"]
+
+
+def test_mrz_composite_fixed_in_optional_data():
+    mrz = make_mrz(opt2="AB1")
+    bad = mrz[1][:19] + "8" + mrz[1][20:]  # optional data B -> 8 (mixed position: no positional fix)
+    lines = td1_lines([mrz[0], mrz[1], mrz[2]])
+    lines["mrz_2"] = line("mrz_2", bad, {19: 0.6}, {19: [("8", 0.6), ("B", 0.3), ("3", 0.05)]})
+    res = run("td1", lines)
+    assert res.fields["mrz"].text == "\n".join(mrz) and all(res.checks["mrz"].values())
+    assert [c["reason"] for c in res.corrections] == ["mrz_check_digit"]
+
+
+def test_mrz_fixed_from_viz_hint():
+    mrz = make_mrz()
+    bad = mrz[1][:3] + "4" + mrz[1][4:]  # 850415, no alternatives
+    res = run("td1", td1_lines([mrz[0], bad, mrz[2]]))
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    assert [c["reason"] for c in res.corrections] == ["mrz_check_digit_viz"]
+
+
+def test_mrz_positional_confusions_and_layout():
+    mrz = make_mrz()
+    l1 = mrz[0].replace("<", "", 2)  # 28 chars: padded back
+    l2 = mrz[1][:2] + "O" + mrz[1][3:15] + "UT0" + mrz[1][18:]  # O in DOB, 0 in nationality
+    l3 = "ER1KSSON<<ANNA MARIA<<<<<<<<<<"  # 1 in the name area and a stray space
+    res = run("td1", td1_lines([l1, l2, l3]))
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    assert res.checks["mrz_layout"]["mrz_1"] == "padded"
+    assert all(res.checks["mrz"].values())
+    assert [c["reason"] for c in res.corrections] == ["mrz_charset", "mrz_length", "mrz_confusion"]
+    assert_chain(res, {"mrz": "\n".join([l1, l2, l3])}, {"mrz": "\n".join(mrz)})
+
+
+def test_viz_corrected_from_valid_mrz():
+    lines = td1_lines(date_of_birth="15 08 1985", document_number="D23145B90")
+    lines["surname"] = line("surname", "ERIKSBON", {6: 0.4})
+    res = run("td1", lines)
+    cc = res.checks["cross_check"]
+    assert cc["date_of_birth"] == "corrected" and cc["document_number"] == "corrected"
+    assert cc["surname"] == "corrected" and cc["given_names"] == "match"
+    assert res.fields["date_of_birth"].text == "1985-03-15"
+    assert res.fields["document_number"].text == "D23145890"
+    assert res.fields["surname"].text == "ERIKSSON"
+    assert_chain(
+        res,
+        {"date_of_birth": "15 08 1985", "document_number": "D23145B90", "surname": "ERIKSBON"},
+        {"date_of_birth": "15 03 1985", "document_number": "D23145890", "surname": "ERIKSSON"},
+    )
+
+
+def test_failing_mrz_prefers_viz():
+    mrz = make_mrz()
+    bad = mrz[1][:5] + "9" + mrz[1][6:]  # DOB 850319, confident, no alternatives
+    # the VIZ date is too far from the MRZ to repair it (> 2 digits differ)
+    res = run("td1", td1_lines([mrz[0], bad, mrz[2]], date_of_birth="25 07 1986"))
+    assert not res.checks["mrz"]["date_of_birth"]
+    assert res.checks["cross_check"]["date_of_birth"] == "mismatch"
+    assert res.fields["date_of_birth"].text == "1986-07-25"
+    assert res.fields["mrz"].confidence < 0.99 * 0.6
+    assert res.corrections == []
+
+
+def test_truncated_mrz_names_compare_as_prefix():
+    mrz = make_mrz(surname="WOLFESCHLEGELSTEINHAUSEN", given_names="HUBERT BLAINE")
+    res = run("td1", td1_lines(mrz, surname="WOLFESCHLEGELSTEINHAUSEN", given_names="HUBERT BLAINE"))
+    assert res.checks["cross_check"]["given_names"] == "match"
+    assert res.corrections == []
+
+
+def test_sex_and_nationality_formats():
+    res = run(
+        "td1", td1_lines(sex="x", nationality="UT0"), config=CleanupConfig(today=TODAY, cross_max_edit=0)
+    )
+    assert res.fields["nationality"].text == "UTO" and res.checks["format"]["nationality"]
+    assert res.fields["sex"].text == "X" and res.checks["format"]["sex"]
+    assert res.checks["cross_check"]["sex"] == "mismatch"  # MRZ says M, VIZ confidently X
+    res = run("td1", td1_lines(nationality="UT"))
+    assert (
+        res.checks["format"]["nationality"] is False
+        or res.checks["cross_check"]["nationality"] == "corrected"
+    )
+
+
+alnum = st.text(string.ascii_uppercase + string.digits, min_size=9, max_size=9)
+name = st.text(string.ascii_uppercase, min_size=1, max_size=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    doc=alnum,
+    dob=st.dates(dt.date(1930, 1, 1), TODAY),
+    years=st.integers(1, 40),
+    sex=st.sampled_from("MF<"),
+    nat=st.text(string.ascii_uppercase, min_size=3, max_size=3),
+    surname=name,
+    given=st.lists(name, min_size=1, max_size=2),
+    opt=st.text(string.ascii_uppercase + string.digits + "<", max_size=11),
+)
+def test_property_valid_td1_is_identity(doc, dob, years, sex, nat, surname, given, opt):
+    exp = dt.date(min(dob.year + years + 20, 2099), dob.month, min(dob.day, 28))
+    given_names = " ".join(given)
+    mrz = make_mrz(
+        doc=doc,
+        dob=dob.strftime("%y%m%d"),
+        sex=sex,
+        exp=exp.strftime("%y%m%d"),
+        nat=nat,
+        surname=surname,
+        given_names=given_names,
+        opt2=opt,
+    )
+    assert mrz_pkg_ok("\n".join(mrz))
+    lines = td1_lines(
+        mrz,
+        document_number=doc,
+        surname=surname,
+        given_names=given_names,
+        sex="X" if sex == "<" else sex,
+        nationality=nat,
+        date_of_birth=dob.strftime("%d %m %Y"),
+        date_of_expiry=exp.strftime("%d %m %Y"),
+    )
+    res = run("td1", lines)
+    assert res.corrections == []
+    assert all(res.checks["mrz"].values())
+    assert set(res.checks["cross_check"].values()) == {"match"}
+    assert all(res.checks["dates"].values()) and all(res.checks["format"].values())
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    assert res.fields["date_of_birth"].text == dob.isoformat()
+    assert res.fields["given_names"].text == given_names
+
+
+def _corrupt(text: str, data: st.DataObject, pool: str) -> LineRead:
+    probs, alts, chars = {}, {}, list(text)
+    for i in data.draw(st.lists(st.integers(0, max(len(text) - 1, 0)), max_size=3)) if text else []:
+        wrong = data.draw(st.sampled_from(pool))
+        p = data.draw(st.floats(0.2, 0.99))
+        alts[i] = [(wrong, p), (text[i], (1 - p) * 0.9), ("", (1 - p) * 0.1)]
+        probs[i], chars[i] = p, wrong
+    return line("x", "".join(chars), probs, alts)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(), template=st.sampled_from(["td1", "kr-rrc"]), drop=st.sets(st.integers(0, 9), max_size=2)
+)
+def test_property_noisy_cards_are_consistent(data, template, drop):
+    """Random misreads: never crashes, checks are JSON, confidences in [0, 1] and the corrections
+    chain from each field's raw read to its final text."""
+    if template == "td1":
+        clean = {k: v.text for k, v in td1_lines().items()}
+        pool = string.ascii_uppercase + string.digits + "< "
+    else:
+        clean = {k: v.text for k, v in kr_lines().items()}
+        pool = "0123456789OIlSB-. 김이박길동갈서울종로구청장"
+    keys = sorted(clean)
+    lines = {k: _corrupt(clean[k], data, pool) for i, k in enumerate(keys) if i not in drop}
+    for k, v in lines.items():
+        v.key = k
+    res = run(template, lines)
+    json.dumps(res.checks)
+    assert all(0.0 <= f.confidence <= 1.0 for f in res.fields.values())
+    from idsight.templates import get_template
+
+    for spec in get_template(template).fields:
+        raw = spec.joiner.join(lines[k].text for k in spec.lines if k in lines)
+        if spec.kind == "mrz":
+            raw = "\n".join(lines[k].text if k in lines else "" for k in spec.lines)
+        cur = raw
+        for c in (c for c in res.corrections if c["field"] == spec.name):
+            assert c["from"] == cur and c["to"] != cur
+            cur = c["to"]
+        value = res.fields[spec.name].text
+        if spec.kind in ("date_kr", "date_dmy") and value != cur:
+            assert (parse_ymd if spec.kind == "date_kr" else parse_dmy)(cur).isoformat() == value
+        else:
+            assert cur == value
+
+
+# -- kr-rrc ------------------------------------------------------------------------------------
+
+
+def rrn_with_check(first12: str) -> str:
+    return f"{first12[:6]}-{first12[6:]}{rrn_check_digit(first12)}"
+
+
+def kr_lines(**over: LineRead | str) -> dict[str, LineRead]:
+    base = {
+        "name": "홍길동",
+        "rrn": rrn_with_check("850315123456"),
+        "address_1": "서울특별시 종로구 세종대로 209",
+        "issue_date": "2024. 1. 31.",
+        "issuer": "서울특별시 종로구청장",
+        **over,
+    }
+    return {k: v if isinstance(v, LineRead) else line(k, v) for k, v in base.items()}
+
+
+def test_kr_valid_untouched():
+    res = run("kr-rrc", kr_lines())
+    assert res.corrections == []
+    assert res.checks["rrn"] == {"format": True, "date_valid": True, "check_digit": True}
+    assert res.fields["issue_date"].text == "2024-01-31"
+    assert res.checks["lexicon"]["issuer"] is True
+
+
+def test_rrn_post_2020_invalid_check_digit_kept():
+    good = rrn_with_check("210315312345")
+    bad = good[:-1] + str((int(good[-1]) + 3) % 10)
+    res = run("kr-rrc", kr_lines(rrn=line("rrn", bad, alts={9: [("3", 0.99), ("8", 0.01)]})))
+    assert res.fields["rrn"].text == bad
+    assert res.checks["rrn"] == {"format": True, "date_valid": True, "check_digit": False}
+    assert res.corrections == []
+
+
+def test_rrn_low_confidence_digit_corrected_by_check():
+    good = rrn_with_check("850315123456")
+    wrong = "7" if good[10] != "7" else "1"
+    bad = good[:10] + wrong + good[11:]
+    lr = line("rrn", bad, {10: 0.5}, {10: [(wrong, 0.5), (good[10], 0.45)]})
+    res = run("kr-rrc", kr_lines(rrn=lr))
+    assert res.fields["rrn"].text == good
+    assert res.corrections == [{"field": "rrn", "from": bad, "to": good, "reason": "rrn_check_digit"}]
+    # the same alternative with little probability: kept
+    lr = line("rrn", bad, {10: 0.5}, {10: [(wrong, 0.5), (good[10], 0.1)]})
+    assert run("kr-rrc", kr_lines(rrn=lr)).fields["rrn"].text == bad
+
+
+def test_rrn_dash_and_confusions():
+    good = rrn_with_check("850315123456")
+    raw = good.replace("-", "").replace("0", "O", 1)
+    res = run("kr-rrc", kr_lines(rrn=raw))
+    assert res.fields["rrn"].text == good
+    assert [c["reason"] for c in res.corrections] == ["format", "confusion"]
+    assert_chain(res, {"rrn": raw}, {"rrn": good})
+    res = run("kr-rrc", kr_lines(rrn="851315-1234567"))
+    assert res.checks["rrn"]["date_valid"] is False and res.fields["rrn"].confidence < 0.6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024. 1. 31.", "2024.1.31", "2024. 01. 31", "2024 1 31", "20240131", "2024. 131.", " 2024 .1 .31 ."],
+)
+def test_parse_kr_dates(text):
+    assert parse_ymd(text) == dt.date(2024, 1, 31)
+
+
+@pytest.mark.parametrize("text", ["15 03 1985", "15.03.1985", "1503 1985", "15031985", "15 3 1985"])
+def test_parse_dmy_dates(text):
+    assert parse_dmy(text) == dt.date(1985, 3, 15)
+
+
+def test_dates_validation():
+    res = run("kr-rrc", kr_lines(issue_date="2O24. 1. 3I."))
+    assert res.fields["issue_date"].text == "2024-01-31" and res.checks["dates"]["issue_date"]
+    res = run("kr-rrc", kr_lines(issue_date="2024. 2. 30."))
+    assert res.fields["issue_date"].text == "2024. 2. 30." and not res.checks["dates"]["issue_date"]
+    res = run("kr-rrc", kr_lines(issue_date="2030. 1. 1."))  # in the future
+    assert res.fields["issue_date"].text == "2030-01-01" and not res.checks["dates"]["issue_date"]
+    res = run("kr-rrc", kr_lines(issue_date="발급일"))
+    assert res.fields["issue_date"].text == "발급일" and not res.checks["dates"]["issue_date"]
+    lines = {k: v for k, v in td1_lines(date_of_expiry="01 01 1980").items() if not k.startswith("mrz")}
+    res = run("td1", lines)  # no MRZ to correct it from
+    assert not res.checks["dates"]["date_of_expiry"] and res.checks["dates"]["date_of_birth"]
+    assert res.checks["mrz"]["composite"] is False and res.checks["cross_check"] == {}
+
+
+def test_address_lines_joined_and_box_union():
+    lines = kr_lines()
+    lines["address_1"] = line("address_1", "서울특별시 종로구", box=[10, 20, 100, 40])
+    lines["address_2"] = line("address_2", "세종대로  209", box=[5, 45, 90, 60])
+    res = run("kr-rrc", lines)
+    assert res.fields["address"].text == "서울특별시 종로구 세종대로 209"
+    assert res.fields["address"].box == [5, 20, 100, 60]
+    assert_chain(res, {"address": "서울특별시 종로구 세종대로  209"}, {"address": res.fields["address"].text})
+
+
+def test_missing_required_line():
+    lines = kr_lines()
+    del lines["issuer"]
+    res = run("kr-rrc", lines)
+    assert res.fields["issuer"].text == "" and res.fields["issuer"].confidence == 0.0
+
+
+# -- language model ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("smoothing", ["kn", "addk"])
+def test_char_ngram_normalised(smoothing):
+    lm = CharNgram.from_words(["ANNA", "MARIA", "ANA", "JOHN"], order=3, smoothing=smoothing)
+    for ctx in ("", "AN", "ZZ", "MAR"):
+        total = sum(math.exp(lm.logprob(c, ctx)) for c in [*lm.vocab, "\x03", "?"])
+        assert total == pytest.approx(1.0, abs=1e-9)
+    assert lm.score("ANNA") > lm.score("ANQA")
+
+
+def test_lm_beam_fixes_low_confidence_hangul():
+    lr = line("name", "홍갈동", {1: 0.5}, {1: [("갈", 0.5), ("길", 0.45)]})
+    res = run("kr-rrc", kr_lines(name=lr))
+    assert res.fields["name"].text == "홍길동"
+    assert res.corrections == [{"field": "name", "from": "홍갈동", "to": "홍길동", "reason": "lm"}]
+    # confident chars are never changed by the LM
+    lr = line("name", "홍갈동", {1: 0.95}, {1: [("갈", 0.95), ("길", 0.04)]})
+    assert run("kr-rrc", kr_lines(name=lr)).fields["name"].text == "홍갈동"
+
+
+def test_explicit_lm_overrides_lexicon():
+    lm = CharNgram.from_words(["JOHN"])
+    lr = line("given_names", "J0HM", {3: 0.5}, {3: [("M", 0.5), ("N", 0.45)]})
+    res = clean_card("td1", {"given_names": lr}, lm=lm, config=CFG, models=MODELS)
+    assert res.fields["given_names"].text == "JOHN"
+    assert [c["reason"] for c in res.corrections] == ["confusion", "lm"]
+    assert res.checks["cross_check"] == {}  # no MRZ lines
+
+
+def test_surname_snapping():
+    assert jamo_distance("긴", "김") == 1
+    res = run("kr-rrc", kr_lines(name=line("name", "긴민준", {0: 0.6}, {0: [("긴", 0.6)]})))
+    assert res.fields["name"].text == "김민준"
+    assert res.corrections[-1]["reason"] == "lexicon"
+    res = run("kr-rrc", kr_lines(name=line("name", "긴민준", {0: 0.97})))  # confident: kept
+    assert res.fields["name"].text == "긴민준"
+
+
+def test_issuer_snapping():
+    res = run("kr-rrc", kr_lines(issuer=line("issuer", "서울특별시 종로구청잠", {10: 0.5})))
+    assert res.fields["issuer"].text == "서울특별시 종로구청장"
+    assert res.checks["lexicon"]["issuer"] is True
+    res = run("kr-rrc", kr_lines(issuer="서울특별시 종로구청잠"))  # confident: kept, flagged
+    assert res.fields["issuer"].text == "서울특별시 종로구청잠" and res.checks["lexicon"]["issuer"] is False
+
+
+def test_real_lexicon_files():
+    lists = load_lexicon()
+    if "ko_surnames" not in lists or "김" not in lists["ko_surnames"]:
+        pytest.skip("lexicon assets not installed")
+    res = clean_card("kr-rrc", kr_lines(name=line("name", "긴민준", {0: 0.6})), config=CFG)
+    assert res.fields["name"].text == "김민준"
+    assert res.checks["lexicon"]["issuer"] is True
+
+
+# -- component ---------------------------------------------------------------------------------
+
+
+def test_registry_and_errors():
+    assert "default" in CLEANUPS.names()
+    cleanup = CLEANUPS.build("default", today=TODAY, models=MODELS)
+    res = cleanup("td1", td1_lines())
+    assert res.corrections == [] and 0.0 <= min(f.confidence for f in res.fields.values())
+    assert all(0.0 <= f.confidence <= 1.0 for f in res.fields.values())
+    with pytest.raises(TypeError):
+        CLEANUPS.build("default", no_such_option=1)
+    with pytest.raises(UnknownNameError):
+        clean_card("passport", {})
