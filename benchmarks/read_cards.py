@@ -173,7 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                     tpl, calib, psms, args.threads, args.peer_view
                 )
                 log(f"  tesseract {tpl}: psm {psm_used[tpl]} ({P.TESSERACT_LANG[tpl]})")
-            o = ours[tpl] = {"preds": [], "gts": [], "ms": [], "timings": [], "tpl_ok": [], "errors": []}
+            o = ours[tpl] = {
+                "preds": [],
+                "gts": [],
+                "ms": [],
+                "wall": [],
+                "timings": [],
+                "tpl_ok": [],
+                "errors": [],
+            }
             for p in tpl_peers:
                 theirs[p][tpl] = {"preds": [], "gts": [], "ms": []}
             for i, (path, rec) in enumerate(cards):
@@ -186,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                             p, image, rec, psm=psm_used.get(tpl, 6), threads=args.threads, view=args.peer_view
                         )
                 gt = rec["fields"]
+                t0 = time.perf_counter()
                 res, err = _try_read(reader, image, str(path)) if reader is not None else (None, None)
+                o["wall"].append((time.perf_counter() - t0) * 1000)
                 o["gts"].append(gt)
                 if reader is None:
                     pass
@@ -241,8 +251,10 @@ def _try_read(reader, image, name: str):
 
 def _report(args, calib_seed, templates, ours: dict | None, theirs, psm_used, calibration) -> dict[str, Any]:
     def ours_block(ts: list[str]) -> dict[str, Any]:
-        cat = {k: [x for t in ts for x in ours[t][k]] for k in ("preds", "gts", "ms", "timings", "tpl_ok")}
+        keys = ("preds", "gts", "ms", "wall", "timings", "tpl_ok")
+        cat = {k: [x for t in ts for x in ours[t][k]] for k in keys}
         s = score(cat["preds"], cat["gts"], cat["ms"])
+        s["latency_wall_ms_all_cards"] = latency_summary(cat["wall"])  # incl. rejected cards
         s["template_accuracy"] = sum(cat["tpl_ok"]) / max(1, len(cat["tpl_ok"]))
         s["stage_share"] = stage_shares(cat["timings"])
         s["stage_ms_median"] = {
@@ -293,10 +305,12 @@ def _report(args, calib_seed, templates, ours: dict | None, theirs, psm_used, ca
 def _environment() -> dict[str, Any]:
     env: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
     env["cpu_count"] = os.cpu_count()
-    for mod in ("torch", "onnxruntime", "rapidocr", "pytesseract", "idsight"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for pkg in ("idsight", "torch", "onnxruntime", "opencv-python-headless", "rapidocr", "pytesseract"):
         try:
-            env[mod] = __import__(mod).__version__
-        except Exception:
+            env[pkg] = version(pkg)
+        except PackageNotFoundError:
             pass
     try:
         import pytesseract

@@ -118,6 +118,7 @@ def test_read_cards_report(bench, capsys, tmp_path):
     assert ours["per_field_accuracy"]["surname"] == pytest.approx(2 / 3)
     assert ours["per_field_accuracy"]["mrz"] == 0.0
     assert ours["latency_ms"]["median"] == 10.0 and ours["latency_ms"]["n"] == 2
+    assert ours["latency_wall_ms_all_cards"]["n"] == 3
     assert ours["stage_share"]["recognize"] == 0.5 and ours["stage_share"]["other"] == pytest.approx(0.05)
     assert doc["idsight"]["overall"]["field_accuracy"] == ours["field_accuracy"]
     tess = doc["peers"]["tesseract"]

@@ -30,6 +30,11 @@ KINDS: dict[str, dict] = {
         "output": "maps",
         "axes": {"image": {0: "batch"}, "maps": {0: "batch"}},
     },
+    "localizer": {
+        "shape": (1, 3, *DET_SIZE),
+        "output": "maps",
+        "axes": {"image": {0: "batch"}, "maps": {0: "batch"}},
+    },
     "classifier": {
         "shape": (1, 3, *CLS_SIZE),
         "output": "logits",

@@ -120,11 +120,21 @@ def train(
         list[str] | None, typer.Option("--set", help="Dotted override, e.g. recognizer.optim.lr=1e-3.")
     ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the model artifact.")] = None,
+    part: Annotated[
+        str | None, typer.Option(help="Train only this part (localizer, classifier, detector, recognizer).")
+    ] = None,
 ) -> None:
-    """Train a card-reader model from a YAML recipe and write one artifact file."""
+    """Train a card-reader model from a YAML recipe and write one artifact file.
+
+    Parts already trained under the same config are reused, so parts can be trained in parallel
+    with --part and assembled by a final run without it.
+    """
+    from idsight.models.reader import PARTS
     from idsight.train.recipes import train_reader
 
-    path = train_reader(config, overrides=overrides or [], out=out_path)
+    if part is not None and part not in PARTS:
+        fail(f"unknown part {part!r} (known: {', '.join(PARTS)})")
+    path = train_reader(config, overrides=overrides or [], out=out_path, only=part)
     out.print(f"wrote {path}")
 
 

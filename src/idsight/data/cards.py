@@ -112,7 +112,7 @@ class _CardSet(Dataset):  # type: ignore[type-arg]
 class CardLines(_CardSet):
     """All text lines of one card per item, cropped like the reader crops them, for CTC."""
 
-    def __init__(self, *, box_jitter: float = 3.0, **kw: Any) -> None:
+    def __init__(self, *, box_jitter: float = 4.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.box_jitter = box_jitter
 
@@ -213,3 +213,31 @@ class CardTemplates(_CardSet):
             img = cv2.resize(card, (w, h), interpolation=cv2.INTER_AREA)
             label = CLASSES.index(rec["template"])
         return {"image": to_tensor(img, PRE["mean"], PRE["std"]), "label": torch.tensor(label)}
+
+
+@DATASETS.register("card_masks")
+class CardMasks(_CardSet):
+    """Whole image -> card mask, for the learned localiser (input resized to the detector size)."""
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch if self.augment else 0, i])
+        d, rec = self.records[i % len(self.records)]
+        image = load_image(d / rec["image"])
+        corners = np.asarray(rec["corners"], dtype=np.float32)
+        if self.augment and rng.random() < 0.5:  # random crop that keeps the card
+            h, w = image.shape[:2]
+            x0 = int(rng.uniform(0, max(1.0, corners[:, 0].min())))
+            y0 = int(rng.uniform(0, max(1.0, corners[:, 1].min())))
+            x1 = int(rng.uniform(min(w - 1.0, corners[:, 0].max()), w)) + 1
+            y1 = int(rng.uniform(min(h - 1.0, corners[:, 1].max()), h)) + 1
+            image = image[y0:y1, x0:x1]
+            corners = corners - np.array([x0, y0], dtype=np.float32)
+        if self.augment:
+            image = photometric(image, rng, 0.8)
+        h, w = image.shape[:2]
+        W, H = PRE["detector_size"]
+        x = to_tensor(cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA), PRE["mean"], PRE["std"])
+        mask = np.zeros((H // 2, W // 2), dtype=np.uint8)
+        pts = corners * np.array([(W // 2) / w, (H // 2) / h], dtype=np.float32)
+        cv2.fillPoly(mask, [np.round(pts * 8).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=3)
+        return {"image": x, "maps": torch.from_numpy(mask.astype(np.float32))[None]}

@@ -89,3 +89,42 @@ def unet_teacher(*, num_classes: int = len(LINE_KEYS)) -> LineUNet:
 def unet_student(*, num_classes: int = len(LINE_KEYS)) -> LineUNet:
     """~0.1M params, depthwise-separable convs."""
     return LineUNet((16, 24, 48, 96, 128), (64, 48, 24, 16), num_classes=num_classes, light=True)
+
+
+class ResNetLineNet(nn.Module):
+    """A timm ResNet encoder (randomly initialised: card text is far from ImageNet) with the
+    same FPN-like decoder as :class:`LineUNet`; the heavy teacher detector."""
+
+    stride = STRIDE
+    input_size = INPUT_SIZE
+
+    def __init__(self, backbone: str, dec: tuple[int, ...], *, num_classes: int) -> None:
+        super().__init__()
+        import timm
+
+        self.num_classes = num_classes
+        self.encoder = timm.create_model(
+            backbone, features_only=True, pretrained=False, out_indices=(0, 1, 2, 3, 4)
+        )
+        enc = self.encoder.feature_info.channels()
+        ups: list[nn.Module] = []
+        deep = enc[-1]
+        for skip, out in zip(enc[-2::-1], dec, strict=True):
+            ups.append(_Up(deep, skip, out, False))
+            deep = out
+        self.dec = nn.ModuleList(ups)
+        self.head = nn.Conv2d(dec[-1], num_classes, 1)
+        nn.init.constant_(self.head.bias, -4.0)
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        feats = self.encoder(image)
+        x = feats[-1]
+        for up, skip in zip(self.dec, feats[-2::-1], strict=True):
+            x = up(x, skip)
+        return {"maps": self.head(x)}
+
+
+@MODELS.register("resnet18_lines")
+def resnet18_lines(*, num_classes: int = len(LINE_KEYS)) -> ResNetLineNet:
+    """~11.8M params: timm resnet18 encoder + FPN-like decoder (the teacher's heavy part)."""
+    return ResNetLineNet("resnet18", (128, 96, 64, 48), num_classes=num_classes)

@@ -1,8 +1,9 @@
-"""The reader model: template classifier + field-line detector + line recogniser in one module.
+"""The reader model: card-mask localiser + template classifier + field-line detector + line recogniser in one module.
 
 A reader is described by an ``arch`` dict naming a registered builder for each part::
 
-    {"classifier": {"name": "tplcls_small", "kwargs": {}},
+    {"localizer": {"name": "unet_student", "kwargs": {"num_classes": 1}},
+     "classifier": {"name": "tplcls_small", "kwargs": {}},
      "detector": {"name": "unet_teacher", "kwargs": {}},
      "recognizer": {"name": "crnn_teacher", "kwargs": {"num_classes": 1000}}}
 
@@ -25,7 +26,7 @@ from idsight.artifact import load_artifact, save_artifact
 from idsight.errors import BadConfigError, BadModelError, IdsightError
 from idsight.registry import MODELS
 
-PARTS: tuple[str, ...] = ("classifier", "detector", "recognizer")
+PARTS: tuple[str, ...] = ("localizer", "classifier", "detector", "recognizer")
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
@@ -55,9 +56,16 @@ class ReaderModel(nn.Module):
     """Holds the three networks; the pipeline calls them separately (no joint ``forward``)."""
 
     def __init__(
-        self, classifier: nn.Module, detector: nn.Module, recognizer: nn.Module, *, arch: dict
+        self,
+        *,
+        localizer: nn.Module,
+        classifier: nn.Module,
+        detector: nn.Module,
+        recognizer: nn.Module,
+        arch: dict,
     ) -> None:
         super().__init__()
+        self.localizer = localizer
         self.classifier = classifier
         self.detector = detector
         self.recognizer = recognizer
@@ -108,11 +116,12 @@ def build_reader(arch: dict[str, Any]) -> ReaderModel:
     """Build a :class:`ReaderModel` from an ``arch`` dict (see the module docstring)."""
     arch = _check_arch(arch)
     parts = {p: MODELS.build(arch[p]["name"], **arch[p]["kwargs"]) for p in PARTS}
-    return ReaderModel(parts["classifier"], parts["detector"], parts["recognizer"], arch=arch)
+    return ReaderModel(**parts, arch=arch)
 
 
 def teacher_arch(num_classes: int) -> dict[str, Any]:
     return {
+        "localizer": {"name": "unet_student", "kwargs": {"num_classes": 1}},
         "classifier": {"name": "tplcls_small", "kwargs": {}},
         "detector": {"name": "unet_teacher", "kwargs": {}},
         "recognizer": {"name": "crnn_teacher", "kwargs": {"num_classes": num_classes}},
@@ -121,6 +130,7 @@ def teacher_arch(num_classes: int) -> dict[str, Any]:
 
 def student_arch(num_classes: int) -> dict[str, Any]:
     return {
+        "localizer": {"name": "unet_student", "kwargs": {"num_classes": 1}},
         "classifier": {"name": "tplcls_small", "kwargs": {}},
         "detector": {"name": "unet_student", "kwargs": {}},
         "recognizer": {"name": "crnn_student", "kwargs": {"num_classes": num_classes}},

@@ -105,3 +105,9 @@ def crnn_teacher(*, num_classes: int, hidden: int = 384, width: int = 256, dropo
 def crnn_student(*, num_classes: int, hidden: int = 96, width: int = 128, dropout: float = 0.1) -> CRNN:
     """Light CRNN: depthwise-separable backbone + 1-layer BiLSTM(hidden) + linear (~0.4M at C=1000)."""
     return CRNN(_student_backbone(width), width, num_classes, hidden=hidden, layers=1, dropout=dropout)
+
+
+@MODELS.register("crnn_base")
+def crnn_base(*, num_classes: int, hidden: int = 192, width: int = 256, dropout: float = 0.1) -> nn.Module:
+    """~0.9M params: the student's depthwise-separable design, wider (the teacher's recogniser)."""
+    return crnn_student(num_classes=num_classes, hidden=hidden, width=width, dropout=dropout)

@@ -8,9 +8,11 @@ under another name in ``LOCALIZERS`` and selected in the reader.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from idsight.registry import LOCALIZERS
 from idsight.templates import CARD_SIZE
@@ -86,7 +88,7 @@ def _candidates(gray: np.ndarray) -> list[np.ndarray]:
 class ContourLocalizer:
     """Edges -> contours -> the most card-like convex quadrilateral; the full frame for flat scans."""
 
-    def __init__(self, *, work_size: int = 640, min_score: float = 0.35) -> None:
+    def __init__(self, *, model: Any = None, work_size: int = 640, min_score: float = 0.35) -> None:
         self.work_size = work_size
         self.min_score = min_score
 
@@ -118,3 +120,117 @@ def rectify(image: np.ndarray, loc: Localization) -> np.ndarray:
     return cv2.warpPerspective(
         image, loc.homography(), CARD_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def _fit_quad(contour: np.ndarray) -> np.ndarray:
+    """The four-corner polygon that best follows a (convex) contour."""
+    hull = cv2.convexHull(contour)
+    peri = cv2.arcLength(hull, True)
+    for eps in (0.01, 0.02, 0.03, 0.05, 0.08):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            return approx.reshape(4, 2).astype(np.float32)
+        if len(approx) < 4:
+            break
+    return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+
+
+def _line_intersection(l1: np.ndarray, l2: np.ndarray) -> np.ndarray | None:
+    (vx1, vy1, x1, y1), (vx2, vy2, x2, y2) = l1, l2
+    a = np.array([[vx1, -vx2], [vy1, -vy2]], dtype=np.float64)
+    if abs(np.linalg.det(a)) < 1e-6:
+        return None
+    t = np.linalg.solve(a, np.array([x2 - x1, y2 - y1], dtype=np.float64))
+    return np.array([x1 + t[0] * vx1, y1 + t[0] * vy1], dtype=np.float32)
+
+
+def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 48) -> np.ndarray:
+    """Move each side of ``quad`` onto the strongest straight edge within ``band`` pixels.
+
+    Along each side, intensity profiles are taken across it; the edge point is where the profile
+    changes most (with one polarity per side), and a robust line is fitted to those points.
+    Sides that lie on the image border (flat scans) stay where they are.
+    """
+    h, w = gray.shape
+    q = order_corners(quad)
+    lines = []
+    offs = np.linspace(-band, band, int(2 * band) + 1)
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        d = b - a
+        length = float(np.linalg.norm(d))
+        if length < 8:
+            return q
+        d /= length
+        n = np.array([-d[1], d[0]], dtype=np.float32)
+        ts = np.linspace(0.08, 0.92, samples)
+        pts = a[None] + ts[:, None] * (b - a)[None]
+        grid = pts[:, None, :] + offs[None, :, None] * n[None, None, :]
+        on_border = np.all(
+            (grid[:, [0, -1], 0] < 2)
+            | (grid[:, [0, -1], 0] > w - 3)
+            | (grid[:, [0, -1], 1] < 2)
+            | (grid[:, [0, -1], 1] > h - 3)
+        )
+        prof = cv2.remap(
+            gray,
+            grid[..., 0].astype(np.float32),
+            grid[..., 1].astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        der = np.diff(prof.astype(np.float32), axis=1)
+        sign = 1.0 if np.abs(der.max(axis=1)).sum() >= np.abs(der.min(axis=1)).sum() else -1.0
+        k = np.argmax(sign * der, axis=1)
+        strength = (sign * der)[np.arange(len(k)), k]
+        keep = strength > max(4.0, 0.35 * float(np.median(strength)))
+        if on_border or keep.sum() < samples // 4:
+            lines.append(cv2.fitLine(pts.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel())
+            continue
+        edge = pts[keep] + ((offs[k[keep]] + offs[k[keep] + 1]) / 2)[:, None] * n[None]
+        lines.append(cv2.fitLine(edge.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel())
+    out = q.copy()
+    for i in range(4):
+        p = _line_intersection(lines[(i - 1) % 4], lines[i])
+        if p is not None and np.linalg.norm(p - q[i]) < 2.5 * band:
+            out[i] = p
+    return out
+
+
+@LOCALIZERS.register("mask")
+class MaskLocalizer:
+    """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement."""
+
+    def __init__(
+        self, *, model: Any, size: tuple[int, int] = (256, 160), thr: float = 0.5, min_area: float = 0.02
+    ) -> None:
+        if model is None or not hasattr(model, "localizer"):
+            raise ValueError("the mask localiser needs a reader model with a 'localizer' network")
+        self.net = model.localizer
+        self.size = size
+        self.thr = thr
+        self.min_area = min_area
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray) -> Localization | None:
+        h, w = image.shape[:2]
+        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        x = torch.from_numpy(small).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
+        prob = self.net(x)["maps"].sigmoid()[0, 0].numpy()
+        mask = (prob > self.thr).astype(np.uint8)
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if n < 2:
+            return None
+        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if stats[k, cv2.CC_STAT_AREA] < self.min_area * mask.size:
+            return None
+        contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        sx, sy = w / prob.shape[1], h / prob.shape[0]
+        contour = max(contours, key=cv2.contourArea).astype(np.float32) + 0.5
+        contour[..., 0] *= sx
+        contour[..., 1] *= sy
+        quad = order_corners(np.clip(_fit_quad(contour), 0, [w, h]))
+        gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+        quad = refine_quad(gray, quad, band=1.5 * max(sx, sy))
+        score = float(prob[lab == k].mean())
+        return Localization(quad, score, "mask")

@@ -34,7 +34,7 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "recognizer_height": 32,
     "recognizer_max_width": 800,
     "recognizer_stride": 4,
-    "crop_pad": [0.06, 0.12],  # (x, y) padding around a line box, as a fraction of its height
+    "crop_pad": [0.3, 0.2],  # (x, y) padding around a line box, as a fraction of its height
 }
 
 
@@ -104,7 +104,7 @@ class CardReader:
         model: ReaderModel,
         meta: dict[str, Any],
         *,
-        localizer: str = "contour",
+        localizer: str = "mask",
         cleanup: str = "default",
         min_class_prob: float = 0.5,
         name: str = "",
@@ -114,7 +114,7 @@ class CardReader:
         self.name = name
         self.charset: str = meta.get("charset", CHARSET)
         self.pre = {**DEFAULT_PREPROCESSING, **meta.get("preprocessing", {})}
-        self.localizer = LOCALIZERS.build(localizer)
+        self.localizer = LOCALIZERS.build(localizer, model=self.model)
         self.cleanup = CLEANUPS.build(cleanup)
         self.min_class_prob = min_class_prob
 

@@ -32,7 +32,13 @@ from idsight.train.data import DataModule
 from idsight.train.lit import LitTask, Task
 
 # Packages whose import registers models/tasks/datasets. Missing ones are skipped.
-PLUGIN_MODULES = ("idsight.models", "idsight.tasks", "idsight.data", "idsight.train.toy")
+PLUGIN_MODULES = (
+    "idsight.models",
+    "idsight.tasks",
+    "idsight.data",
+    "idsight.data.cards",
+    "idsight.train.toy",
+)
 
 
 @dataclass

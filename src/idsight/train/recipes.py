@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 import shlex
 import subprocess
@@ -21,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idsight import __version__
+from idsight.artifact import load_artifact, read_meta, save_artifact
 from idsight.data.charset import CHARSET
 from idsight.errors import BadConfigError
 from idsight.templates import TEMPLATE_NAMES
@@ -47,6 +49,7 @@ class ReaderRecipe(_Strict):
     role: Literal["teacher", "student"]
     storage_dtype: Literal["float16", "float32"] = "float16"
     data: SynthData = Field(default_factory=SynthData)
+    localizer: TrainConfig
     classifier: TrainConfig
     detector: TrainConfig
     recognizer: TrainConfig
@@ -139,10 +142,24 @@ def git_commit() -> str | None:
         return None
 
 
+def _config_key(cfg: TrainConfig) -> str:
+    blob = json.dumps(cfg.resolved(), sort_keys=True) + CHARSET
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def train_reader(
-    config: str | Path, *, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None
+    config: str | Path,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    out: Path | None = None,
+    only: str | None = None,
 ) -> Path:
-    from idsight.models.reader import build_reader
+    """Train every part (reusing parts already trained with the same config) and write the artifact.
+
+    With ``only``, train just that part (always afresh) and stop before assembling.
+    """
+    from idsight.models.reader import PARTS, build_reader
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING
     from idsight.train.engine import fit
 
     recipe, raw = load_recipe(config, overrides)
@@ -151,16 +168,38 @@ def train_reader(
     arch: dict[str, Any] = {}
     state: dict[str, torch.Tensor] = {}
     component_metrics: dict[str, dict[str, float]] = {}
-    for part in ("classifier", "detector", "recognizer"):
+    wanted = list(PARTS) if only is None else [only]
+    for part in PARTS:
         cfg = _with_dirs(getattr(recipe, part), dirs, run_dir / part)
         if part == "recognizer" and not cfg.model.kwargs.get("num_classes"):
             cfg.model.kwargs["num_classes"] = len(CHARSET) + 1
-        print(f"[recipe] training {part}: {cfg.model.name} / {cfg.task.name}", flush=True)
-        res = fit(cfg)
         arch[part] = {"name": cfg.model.name, "kwargs": cfg.model.kwargs}
-        state.update({f"{part}.{k}": v for k, v in _best_weights(res).items()})
-        component_metrics[part] = {k: round(v, 5) for k, v in res.metrics.items() if k.startswith("val/")}
-        component_metrics[part]["epochs"] = res.epochs_run
+        cache = run_dir / "parts" / f"{part}.safetensors"
+        key = _config_key(cfg)
+        if part not in wanted:
+            continue
+        if only is None and cache.is_file() and read_meta(cache).get("key") == key:
+            print(f"[recipe] reusing trained {part} from {cache}", flush=True)
+            weights, pmeta = load_artifact(cache)
+        else:
+            print(f"[recipe] training {part}: {cfg.model.name} / {cfg.task.name}", flush=True)
+            res = fit(cfg)
+            weights = _best_weights(res)
+            pmeta = {
+                "key": key,
+                "metrics": {k: round(v, 5) for k, v in res.metrics.items() if k.startswith("val/")},
+                "epochs": res.epochs_run,
+                "seconds": round(res.seconds, 1),
+            }
+            save_artifact(cache, weights, pmeta, dtype="float32")
+        state.update({f"{part}.{k}": v for k, v in weights.items()})
+        component_metrics[part] = {
+            **pmeta["metrics"],
+            "epochs": pmeta["epochs"],
+            "train_seconds": pmeta["seconds"],
+        }
+    if only is not None:
+        return run_dir / "parts" / f"{only}.safetensors"
     model = build_reader(arch)
     model.load_state_dict(state, strict=True)
     meta = {
@@ -168,6 +207,7 @@ def train_reader(
         "role": recipe.role,
         "arch": arch,
         "charset": CHARSET,
+        "preprocessing": DEFAULT_PREPROCESSING,
         "config": json.loads(json.dumps(raw)),
         "provenance": {
             "command": "idsight train "

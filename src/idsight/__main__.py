@@ -1,0 +1,3 @@
+from idsight.cli.main import app
+
+app(prog_name="idsight")

@@ -1,0 +1,41 @@
+"""Shared fixtures: an isolated model home and a tiny random-weight reader artifact."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def idsight_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("IDSIGHT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def random_reader(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A student-sized reader with random weights: exercises plumbing, not accuracy."""
+    from idsight.data.charset import CHARSET
+    from idsight.models import build_reader, student_arch
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING
+
+    torch.manual_seed(0)
+    model = build_reader(student_arch(len(CHARSET) + 1))
+    path = tmp_path_factory.mktemp("models") / "random-reader.safetensors"
+    meta = {
+        "task": "card_reader",
+        "role": "student",
+        "charset": CHARSET,
+        "preprocessing": DEFAULT_PREPROCESSING,
+        "metrics": {},
+        "provenance": {"command": "tests/conftest.py"},
+    }
+    return model.to_artifact(path, meta)
