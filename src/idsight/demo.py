@@ -27,7 +27,8 @@ def run_demo(*, count: int, seed: int, model: str, out_dir: Path | None) -> dict
     hits: dict[tuple[str, str], list[bool]] = defaultdict(list)
     totals: list[float] = []
     for template in TEMPLATE_NAMES:
-        d = write_cards(template, count, root / template, photo=True, seed=seed)
+        d = root / template
+        write_cards(template, count, d, photo=True, seed=seed)
         for line in (d / "labels.jsonl").read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             try:

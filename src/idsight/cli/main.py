@@ -38,10 +38,14 @@ def read(
     model: ModelOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     threads: Annotated[int, typer.Option(help="CPU threads for inference.")] = 1,
+    inspect: Annotated[
+        Path | None, typer.Option(help="Write each stage's output (boxes, rectified card, characters) here.")
+    ] = None,
 ) -> None:
     """Read ID cards: print their fields, checks and corrections."""
     import torch
 
+    from idsight.data.io import load_image
     from idsight.ocr.predictor import CardReader
     from idsight.templates import get_template
 
@@ -52,7 +56,12 @@ def read(
     failed = 0
     for path in images:
         try:
-            res = reader.read_path(path, template=template)
+            image = load_image(path)
+            res = reader.read(image, template=template, name=str(path))
+            if inspect is not None:
+                from idsight.ocr.inspect import write_inspection
+
+                write_inspection(image, res, inspect)
         except IdsightError as e:
             failed += 1
             err.print(f"[bold red]error:[/] {_esc(str(e))}")

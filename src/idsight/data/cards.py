@@ -9,8 +9,9 @@ localiser's error; line boxes are jittered to imitate the detector's.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -26,8 +27,8 @@ from idsight.templates import CARD_SIZE, LINE_KEYS
 PRE = DEFAULT_PREPROCESSING
 
 
-def load_records(dirs: list[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
-    out = []
+def load_records(dirs: Sequence[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
+    out: list[tuple[Path, dict[str, Any]]] = []
     for d in map(Path, dirs):
         with open(d / "labels.jsonl", encoding="utf-8") as f:
             out.extend((d, json.loads(line)) for line in f if line.strip())
@@ -58,7 +59,7 @@ def box_in_frame(hm: np.ndarray, quad: list[list[float]]) -> list[float]:
 
 def photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """Cheap, bounded colour/blur/noise/JPEG changes."""
-    out = img.astype(np.float32)
+    out: np.ndarray = img.astype(np.float32)
     out = out * rng.uniform(1 - 0.25 * strength, 1 + 0.2 * strength) + rng.uniform(-25, 25) * strength
     out += rng.uniform(-12, 12, size=3) * strength  # colour cast
     if rng.random() < 0.4 * strength:
@@ -70,7 +71,7 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0
     if rng.random() < 0.5 * strength:
         q = int(rng.integers(35, 90))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
-        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        out = cast(np.ndarray, cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
     return out
 
 
@@ -119,7 +120,7 @@ class CardLines(_CardSet):
     def __getitem__(self, i: int) -> list[tuple[torch.Tensor, list[int], str]]:
         card, hm, rec, rng = self._card(i)
         items = []
-        for key, line in rec["lines"].items():
+        for _key, line in rec["lines"].items():
             box = box_in_frame(hm, line["quad"])
             if self.augment:
                 box = [v + float(rng.normal(0, self.box_jitter)) for v in box]

@@ -12,6 +12,8 @@ high-resolution cost low: the deep path is projected with a 1x1 conv at low reso
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -65,6 +67,7 @@ class LineUNet(nn.Module):
             deep = out
         self.dec = nn.ModuleList(ups)
         self.head = nn.Conv2d(dec[-1], num_classes, 1)
+        assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -4.0)  # lines are sparse: start near p = 0.02
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
@@ -106,7 +109,7 @@ class ResNetLineNet(nn.Module):
         self.encoder = timm.create_model(
             backbone, features_only=True, pretrained=False, out_indices=(0, 1, 2, 3, 4)
         )
-        enc = self.encoder.feature_info.channels()
+        enc = cast(Any, self.encoder).feature_info.channels()
         ups: list[nn.Module] = []
         deep = enc[-1]
         for skip, out in zip(enc[-2::-1], dec, strict=True):
@@ -114,6 +117,7 @@ class ResNetLineNet(nn.Module):
             deep = out
         self.dec = nn.ModuleList(ups)
         self.head = nn.Conv2d(dec[-1], num_classes, 1)
+        assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -4.0)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:

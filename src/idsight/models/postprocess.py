@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import cv2
 import numpy as np
@@ -97,14 +98,14 @@ def _channels(keys: Sequence[int] | Sequence[str] | str, k: int) -> list[tuple[i
         if k == len(tpl.line_keys):  # maps already restricted to this template's classes
             return list(enumerate(tpl.line_keys))
         raise ValueError(f"{k} maps fit neither all {len(LINE_KEYS)} classes nor template {keys!r}")
-    keys = list(keys)
-    if all(isinstance(x, str) for x in keys):
-        if len(keys) != k:
-            raise ValueError(f"{len(keys)} names for {k} maps")
-        return list(enumerate(keys))  # type: ignore[arg-type]
+    items: list[int | str] = list(keys)
+    if all(isinstance(x, str) for x in items):
+        if len(items) != k:
+            raise ValueError(f"{len(items)} names for {k} maps")
+        return list(enumerate(cast(list[str], items)))
     if k != len(LINE_KEYS):
         raise ValueError(f"class indices need all {len(LINE_KEYS)} maps, got {k}")
-    return [(int(i), short[int(i)]) for i in keys]
+    return [(int(i), short[int(i)]) for i in items]
 
 
 def maps_to_boxes(

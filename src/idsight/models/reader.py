@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -74,7 +74,7 @@ class ReaderModel(nn.Module):
     @property
     def num_classes(self) -> int:
         """Recogniser output size (charset length + 1 for the CTC blank)."""
-        return int(self.recognizer.num_classes)
+        return int(cast(int, self.recognizer.num_classes))
 
     def part_parameters(self) -> dict[str, int]:
         return {p: count_parameters(getattr(self, p)) for p in PARTS}

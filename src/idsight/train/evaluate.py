@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,14 +43,44 @@ def evaluate_reader(reader: Any, dirs: list[str] | list[Path], *, limit: int | N
     }
 
 
+HEAD_CARDS = 6  # cards per template re-read by tests/test_shipped_models.py
+
+
+def head_dirs(dirs: list[str], root: Path) -> list[Path]:
+    """Copies of the first HEAD_CARDS cards of each folder (the same seeds regenerate them)."""
+    out = []
+    for d in map(Path, dirs):
+        lines = (d / "labels.jsonl").read_text(encoding="utf-8").splitlines()[:HEAD_CARDS]
+        h = root / d.name
+        h.mkdir(parents=True, exist_ok=True)
+        (h / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for line in lines:
+            name = json.loads(line)["image"]
+            (h / name).write_bytes((d / name).read_bytes())
+        out.append(h)
+    return out
+
+
 def record_reader_metrics(path: Path, dirs: list[str], **kw: Any) -> dict[str, Any]:
-    """Evaluate the artifact at ``path`` on ``dirs`` and store the result in its metadata."""
+    """Evaluate the artifact at ``path`` on ``dirs`` and store the result in its metadata.
+
+    Besides the whole validation set, the first HEAD_CARDS cards of each folder are scored on their
+    own (``val_head``) so that a test can regenerate exactly those cards and check the number.
+    """
     from idsight.ocr.predictor import CardReader
 
     reader = CardReader.load(path)
     metrics = evaluate_reader(reader, dirs, **kw)
+    with tempfile.TemporaryDirectory() as tmp:
+        head = evaluate_reader(reader, head_dirs(dirs, Path(tmp)))
     state, meta = load_artifact(path)
     meta.setdefault("metrics", {})["val"] = {**metrics, "data": [Path(d).name for d in dirs]}
+    meta["metrics"]["val_head"] = {
+        "cards_per_folder": HEAD_CARDS,
+        "folders": [Path(d).name for d in dirs],
+        "field_exact_match": head["field_exact_match"],
+        "cer": head["cer"],
+    }
     save_artifact(path, state, meta, dtype=meta.get("storage_dtype", "float16"))
     print(
         f"[recipe] {path.name}: val field exact match {metrics['field_exact_match']:.4f}, CER {metrics['cer']:.4f}"

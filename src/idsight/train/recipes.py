@@ -36,10 +36,12 @@ class _Strict(BaseModel):
 class SynthData(_Strict):
     """Generated training data; folders are reused when already complete."""
 
-    seed: int = Field(0, ge=0, lt=1000, description="training seeds stay below 1000; benchmarks use >= 9000")
-    cards_per_template: int = Field(600, ge=1)
-    photo_fraction: float = Field(0.5, ge=0, le=1)
-    val_cards_per_template: int = Field(60, ge=1)
+    seed: int = Field(
+        default=0, ge=0, lt=1000, description="training seeds stay below 1000; benchmarks use >= 9000"
+    )
+    cards_per_template: int = Field(default=600, ge=1)
+    photo_fraction: float = Field(default=0.5, ge=0, le=1)
+    val_cards_per_template: int = Field(default=60, ge=1)
     font_pool: Literal["train", "shifted", "all"] = "train"
     root: str = "runs/data"
 
@@ -48,7 +50,7 @@ class ReaderRecipe(_Strict):
     name: str
     role: Literal["teacher", "student"]
     storage_dtype: Literal["float16", "float32"] = "float16"
-    data: SynthData = Field(default_factory=SynthData)
+    data: SynthData = Field(default_factory=lambda: SynthData())
     localizer: TrainConfig
     classifier: TrainConfig
     detector: TrainConfig
@@ -85,7 +87,7 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
     dirs: dict[str, list[str]] = {"train": [], "val": []}
     n_photo = round(cfg.cards_per_template * cfg.photo_fraction)
     plan = []
-    for t_i, tpl in enumerate(TEMPLATE_NAMES):
+    for _t_i, tpl in enumerate(TEMPLATE_NAMES):
         base = cfg.seed * 10
         plan += [
             ("train", tpl, cfg.cards_per_template - n_photo, False, base + 1),

@@ -117,7 +117,8 @@ def _draw_td1(p: _Painter, values: CardValues, template: Template, pool: str) ->
     )
     country = str(values.extras.get("country_name", ""))
     p.free_text(country, label_face.path, 12, 30 + p.shift[0], 50 + p.shift[1], title_color)
-    label_color = tuple(int(c) for c in np.clip(np.array(p.ink) + 70, 0, 255))
+    r, g, b = (int(c) for c in np.clip(np.array(p.ink) + 70, 0, 255))
+    label_color = (r, g, b)
     boxes = {}
     for key, text in values.lines.items():
         is_mrz = key.startswith("mrz")

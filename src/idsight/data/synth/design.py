@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 import cv2
 import numpy as np
@@ -45,7 +46,7 @@ def draw_guilloche(image: Image.Image, rng: np.random.Generator, *, strength: in
     """Low-contrast security-print lines: stacked sine waves and one or two rosettes (in place)."""
     draw = ImageDraw.Draw(image)
     w, h = image.size
-    base = image.getpixel((w // 2, h // 2))
+    base = cast(Color, image.getpixel((w // 2, h // 2)))
     xs = np.linspace(0, w, 200)
     period, amp = rng.uniform(60, 220), rng.uniform(6, 30)
     for i in range(int(rng.integers(10, 24))):

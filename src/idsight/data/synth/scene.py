@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out[:, :2] / out[:, 2:3]
 
 
-def warp_to(image: np.ndarray, h: np.ndarray, size: tuple[int, int], **kw: object) -> np.ndarray:
+def warp_to(image: np.ndarray, h: np.ndarray, size: tuple[int, int], **kw: Any) -> np.ndarray:
     """``cv2.warpPerspective`` for a homography in continuous (pixel-edge) coordinates."""
     return cv2.warpPerspective(image, _MINUS_HALF @ h @ _HALF, size, flags=cv2.INTER_LINEAR, **kw)
 
@@ -41,7 +42,11 @@ def warp_to(image: np.ndarray, h: np.ndarray, size: tuple[int, int], **kw: objec
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip (RGB uint8)."""
     ok, buf = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].copy() if ok else image
+    if not ok:
+        return image
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert decoded is not None
+    return decoded[:, :, ::-1].copy()
 
 
 def add_noise(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:

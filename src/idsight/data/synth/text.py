@@ -14,7 +14,7 @@ def text_mask(text: str, font: ImageFont.FreeTypeFont) -> np.ndarray:
     """Anti-aliased ink mask (uint8, 0..255) cropped to the tight box of ``text``."""
     x0, y0, x1, y1 = font.getbbox(text)
     pad = 2
-    canvas = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
+    canvas = Image.new("L", (int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)), 0)
     ImageDraw.Draw(canvas).text((pad - x0, pad - y0), text, font=font, fill=255)
     mask = np.asarray(canvas)
     rows, cols = np.flatnonzero(mask.max(axis=1)), np.flatnonzero(mask.max(axis=0))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from idsight.templates import Template, get_template
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -25,7 +29,7 @@ class CardValues:
     extras: dict[str, object] = field(default_factory=dict)
 
 
-def choice(rng: np.random.Generator, items: list[str] | tuple[str, ...]) -> str:
+def choice(rng: np.random.Generator, items: Sequence[T]) -> T:
     """One uniformly chosen item."""
     return items[int(rng.integers(len(items)))]
 

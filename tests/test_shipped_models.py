@@ -1,0 +1,79 @@
+"""Every shipped artifact: loads without pickle, its recorded parameter count, preprocessing,
+provenance and metrics match the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from idsight import hub
+from idsight.artifact import read_meta
+from idsight.data.charset import CHARSET
+from idsight.models.reader import ReaderModel, count_parameters
+from idsight.ocr.predictor import DEFAULT_PREPROCESSING, CardReader
+
+SHIPPED = sorted(hub.shipped_dir().glob("*.safetensors"))
+MAX_TOTAL_BYTES = 30 * 1024 * 1024
+
+
+def test_something_is_shipped_and_default_resolves() -> None:
+    assert SHIPPED, "no shipped models"
+    default = hub.resolve("default")
+    assert default in SHIPPED or default.parent != hub.shipped_dir()
+
+
+def test_total_size_budget() -> None:
+    assert sum(p.stat().st_size for p in SHIPPED) <= MAX_TOTAL_BYTES
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_recorded_metadata_matches_model(path: Path) -> None:
+    model, meta = ReaderModel.from_artifact(path)
+    assert meta["parameter_count"] == count_parameters(model)
+    assert meta["parameters"] == model.part_parameters()
+    assert meta["task"] == "card_reader" and meta["role"] in ("teacher", "student")
+    assert meta["charset"] == CHARSET
+    assert set(DEFAULT_PREPROCESSING) <= set(meta["preprocessing"])
+    prov = meta["provenance"]
+    assert prov["command"].startswith("idsight train configs/")
+    assert (Path(__file__).parents[1] / prov["command"].split()[2]).is_file()  # the recipe is in the repo
+    assert isinstance(prov["data"]["seed"], int) and prov["data"]["seed"] < 1000
+    assert meta["config"]["name"] == path.stem
+    val = meta["metrics"]["val"]
+    assert 0.0 <= val["field_exact_match"] <= 1.0 and val["cards"] > 0
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_recorded_metrics_reproduce(path: Path, tmp_path: Path) -> None:
+    """Regenerate the first cards of each validation folder and re-score them."""
+    from idsight.data.synth import write_cards
+    from idsight.train.evaluate import evaluate_reader
+
+    meta = read_meta(path)
+    head = meta["metrics"]["val_head"]
+    dirs = []
+    for name in head["folders"]:  # e.g. td1-photo-s3-train-n60
+        template, kind, seed, pool, _ = name.rsplit("-", 4)
+        write_cards(
+            template,
+            head["cards_per_folder"],
+            tmp_path / name,
+            photo=kind == "photo",
+            seed=int(seed[1:]),
+            font_pool=pool,
+        )
+        dirs.append(tmp_path / name)
+    got = evaluate_reader(CardReader.load(path), dirs)
+    assert got["field_exact_match"] == pytest.approx(head["field_exact_match"], abs=1e-4)
+    assert got["cer"] == pytest.approx(head["cer"], abs=1e-4)
+
+
+def test_models_list_reports_shipped() -> None:
+    rows = {r["name"]: r for r in hub.list_models()}
+    for p in SHIPPED:
+        r = rows[p.stem]
+        assert r["parameters"] == read_meta(p)["parameter_count"]
+        assert r["file_size"] == p.stat().st_size
+        json.dumps(r)
