@@ -20,7 +20,14 @@ from torch.utils.data import Dataset
 
 from idsight.data.charset import encode
 from idsight.data.io import load_image
-from idsight.ocr.predictor import CLASSES, DEFAULT_PREPROCESSING, crop_line, pad_batch, to_tensor
+from idsight.ocr.predictor import (
+    CLASSES,
+    DEFAULT_PREPROCESSING,
+    crop_line,
+    pad_batch,
+    to_tensor,
+    width_buckets,
+)
 from idsight.registry import DATASETS
 from idsight.templates import CARD_SIZE, LINE_KEYS
 
@@ -134,6 +141,12 @@ class CardLines(_CardSet):
 
 
 def collate_lines(items: list[tuple[torch.Tensor, list[int], str]]) -> dict[str, Any]:
+    """Lines bucketed by width (as the reader does at inference); see CTCRecognition."""
+    groups = width_buckets([x[0].shape[-1] for x in items])
+    return {"chunks": [_pad_lines([items[i] for i in g]) for g in groups], "texts": [x[2] for x in items]}
+
+
+def _pad_lines(items: list[tuple[torch.Tensor, list[int], str]]) -> dict[str, Any]:
     stride = PRE["recognizer_stride"]
     images = pad_batch([x[0] for x in items])
     targets = torch.tensor([t for x in items for t in x[1]], dtype=torch.long)

@@ -87,6 +87,18 @@ def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[
     return out, float(cx0), (cx1 - cx0) / w
 
 
+def width_buckets(widths: list[int], *, max_ratio: float = 1.6, max_size: int = 32) -> list[list[int]]:
+    """Group indices of similar widths (sorted), so each group is padded only to its own maximum."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(groups[-1]) < max_size and widths[i] <= max_ratio * widths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def pad_batch(tensors: list[torch.Tensor]) -> torch.Tensor:
     """Right-pad (3, H, W_i) tensors to one width with zeros (mid-grey after normalisation)."""
     wmax = max(t.shape[-1] for t in tensors)
@@ -218,14 +230,17 @@ class CardReader:
             crop, off, sc = crop_line(card, boxes[k][0], self.pre)
             crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
             maps.append((off, sc, crop.shape[1]))
-        logits = self.model.recognizer(pad_batch(crops))["logits"]
+        logits_of: dict[int, torch.Tensor] = {}
+        for group in width_buckets([c.shape[-1] for c in crops]):
+            lg = self.model.recognizer(pad_batch([crops[j] for j in group]))["logits"]
+            logits_of.update({j: lg[n] for n, j in enumerate(group)})
         stride = self.pre["recognizer_stride"]
         inv = np.linalg.inv(loc.homography())
         out: dict[str, LineRead] = {}
         for i, k in enumerate(keys):
             off, sc, w = maps[i]
             T = w // stride
-            text, conf, chars = ctc_greedy(logits[i, :T], self.charset, stride=float(stride))
+            text, conf, chars = ctc_greedy(logits_of[i][:T], self.charset, stride=float(stride))
             box = boxes[k][0]
             ymid = (box[1] + box[3]) / 2
             for c in chars:  # crop pixels -> card frame -> image pixels

@@ -39,7 +39,23 @@ class CTCRecognition:
         self.kd_weight = kd_weight
         self.kd_temperature = kd_temperature
 
-    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+        """One batch, or ``{"chunks": [batch, ...]}``: width buckets padded separately, so short
+        lines are not padded to the longest; the losses are averaged weighted by line count."""
+        if "chunks" not in batch:
+            return self._one(model, batch)
+        outs = [self._one(model, c) for c in batch["chunks"]]
+        n = torch.tensor([float(len(c["target_lengths"])) for c in batch["chunks"]])
+        w = (n / n.sum()).tolist()
+        res: dict[str, Any] = {
+            k: sum(o[k] * wi for o, wi in zip(outs, w, strict=True))
+            for k in ("loss", "ctc", "kd")
+            if k in outs[0]
+        }
+        res["preds"] = [o["preds"] for o in outs]
+        return res
+
+    def _one(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         logits = select_part(model, self.part)(batch["image"])["logits"].float()  # (B, T, C)
         b, t, _ = logits.shape
         il = batch.get("input_lengths")

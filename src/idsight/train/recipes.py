@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import os
 import json
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +100,9 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
         if n <= 0:
             continue
         d = root / f"{tpl}-{'photo' if photo else 'flat'}-s{seed}-{cfg.font_pool}-n{n}"
-        if not _complete(d, n):
+        if not _complete(d, n) and _rank() > 0:  # under torchrun, rank 0 writes the data
+            _wait_for(d, n)
+        elif not _complete(d, n):
             print(
                 f"[data] generating {n} {tpl} {'photos' if photo else 'scans'} (seed {seed}) -> {d}",
                 flush=True,
@@ -106,6 +110,18 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
             write_cards(tpl, n, d, photo=photo, seed=seed, font_pool=cfg.font_pool)
         dirs[split].append(str(d))
     return dirs
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _wait_for(d: Path, n: int, timeout_s: float = 6 * 3600) -> None:
+    t0 = time.monotonic()
+    while not _complete(d, n):
+        if time.monotonic() - t0 > timeout_s:
+            raise BadConfigError(f"timed out waiting for rank 0 to write {d}")
+        time.sleep(2)
 
 
 def _complete(d: Path, n: int) -> bool:
@@ -200,7 +216,7 @@ def train_reader(
             "epochs": pmeta["epochs"],
             "train_seconds": pmeta["seconds"],
         }
-    if only is not None:
+    if only is not None or _rank() > 0:  # under torchrun only rank 0 assembles and evaluates
         return run_dir / "parts" / f"{only}.safetensors"
     model = build_reader(arch)
     model.load_state_dict(state, strict=True)

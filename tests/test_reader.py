@@ -1,0 +1,98 @@
+"""The card reader with the shipped default model, on generated held-out cards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skd
+from typer.testing import CliRunner
+
+from idsight.cli.main import app
+from idsight.data.synth import write_cards
+from idsight.errors import NoCardError
+from idsight.ocr.predictor import CardReader
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def reader() -> CardReader:
+    return CardReader.load("default")
+
+
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
+    root = tmp_path_factory.mktemp("cards")
+    out = {}
+    for tpl in ("kr-rrc", "td1"):
+        write_cards(tpl, 2, root / tpl, photo=True, seed=9500)
+        rec = json.loads((root / tpl / "labels.jsonl").read_text(encoding="utf-8").splitlines()[0])
+        out[tpl] = (root / tpl / rec["image"], rec)
+    return out
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (b[2] - b[0]) * (b[3] - b[1])
+    return ix * iy / area if area > 0 else 0.0
+
+
+@pytest.mark.parametrize("template", ["kr-rrc", "td1"])
+def test_read_contract_and_boxes(reader: CardReader, cards: dict, template: str) -> None:
+    path, rec = cards[template]
+    res = reader.read_path(path)
+    d = res.to_dict()
+    assert set(d) == {"image", "template", "fields", "checks", "corrections", "timings_ms"}
+    assert d["template"] == template
+    assert set(d["fields"]) == set(rec["fields"])
+    assert set(d["timings_ms"]) == {"localize", "classify", "detect", "recognize", "cleanup", "total"}
+    json.dumps(d, ensure_ascii=False)
+    w, h = Image.open(path).size
+    for name, f in d["fields"].items():
+        assert set(f) == {"text", "confidence", "box"} and 0.0 <= f["confidence"] <= 1.0
+        x0, y0, x1, y1 = f["box"]
+        assert 0 <= x0 < x1 <= w + 2 and 0 <= y0 < y1 <= h + 2
+        assert _overlap(f["box"], rec["field_boxes"][name]) > 0.5, name  # box in input-image pixels
+    # the character segmentation: spans inside the line box, left to right
+    for line in res.lines.values():
+        xs = [c.x0 for c in line.chars]
+        assert xs == sorted(xs)
+
+
+def test_no_card_image(reader: CardReader) -> None:
+    with pytest.raises(NoCardError):
+        reader.read(skd.astronaut(), name="astronaut.png")
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_grayscale_and_cmyk_cards_are_read(tmp_path: Path, cards: dict, mode: str) -> None:
+    path, rec = cards["td1"]
+    conv = tmp_path / f"card-{mode}.jpg"
+    Image.open(path).convert(mode).save(conv)
+    r = runner.invoke(app, ["read", str(conv), "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["template"] == "td1"
+
+
+def test_no_card_via_cli(tmp_path: Path) -> None:
+    f = tmp_path / "astronaut.png"
+    Image.fromarray(skd.astronaut()).save(f)
+    r = runner.invoke(app, ["read", str(f)])
+    assert r.exit_code == 2 and "no ID card" in r.stderr and "astronaut.png" in r.stderr
+
+
+def test_forced_template_and_inspect(tmp_path: Path, cards: dict) -> None:
+    path, _ = cards["kr-rrc"]
+    r = runner.invoke(
+        app, ["read", str(path), "--template", "kr-rrc", "--json", "--inspect", str(tmp_path / "i")]
+    )
+    assert r.exit_code == 0, r.stderr
+    stages = json.loads((tmp_path / "i" / f"{path.stem}.stages.json").read_text(encoding="utf-8"))
+    assert stages["template"] == "kr-rrc" and len(stages["corners"]) == 4
+    assert all("chars" in line for line in stages["lines"].values())
+    assert np.asarray(Image.open(tmp_path / "i" / f"{path.stem}.rectified.png")).shape[:2] == (540, 856)
