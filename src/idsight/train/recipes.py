@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import os
 import json
+import os
 import shlex
 import subprocess
 import sys
