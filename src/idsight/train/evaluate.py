@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from idsight.artifact import load_artifact, save_artifact
 from idsight.data.cards import load_records
 from idsight.errors import IdsightError
@@ -20,10 +22,12 @@ def evaluate_reader(reader: Any, dirs: list[str] | list[Path], *, limit: int | N
     preds: list[dict[str, str] | None] = []
     gts: list[dict[str, str]] = []
     tpl_ok = 0
+    totals: list[float] = []
     t0 = time.perf_counter()
     for d, rec in records:
         try:
             res = reader.read_path(d / rec["image"])
+            totals.append(res.timings_ms["total"])
             ok = res.template == rec["template"]
             tpl_ok += ok
             preds.append({k: v["text"] for k, v in res.fields.items()} if ok else None)
@@ -39,6 +43,7 @@ def evaluate_reader(reader: Any, dirs: list[str] | list[Path], *, limit: int | N
         "cer": round(cer(flat_p, flat_g), 4),
         "template_accuracy": round(tpl_ok / max(1, len(records)), 4),
         "cards": len(records),
+        "latency_ms_median": round(float(np.median(totals)), 1) if totals else None,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
