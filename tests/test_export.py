@@ -45,7 +45,7 @@ def test_reader_onnx_parity(arch, tmp_path) -> None:
     model = build_reader(arch(60))
     _prepare(model)
     paths = dict(zip(PARTS, export_reader(model, tmp_path / "onnx"), strict=True))
-    assert {p.name for p in paths.values()} == {"classifier.onnx", "detector.onnx", "recognizer.onnx"}
+    assert {p.name for p in paths.values()} == {"localizer.onnx", "classifier.onnx", "detector.onnx", "recognizer.onnx"}
     assert not model.training
     g = torch.Generator().manual_seed(1)
     rec = _session(paths["recognizer"])
@@ -53,6 +53,9 @@ def test_reader_onnx_parity(arch, tmp_path) -> None:
         _check(rec, model.recognizer, "logits", torch.rand(b, 3, 32, w, generator=g) * 2 - 1)
     _check(
         _session(paths["detector"]), model.detector, "maps", torch.rand(2, 3, 160, 256, generator=g) * 2 - 1
+    )
+    _check(
+        _session(paths["localizer"]), model.localizer, "maps", torch.rand(1, 3, 160, 256, generator=g) * 2 - 1
     )
     _check(
         _session(paths["classifier"]),

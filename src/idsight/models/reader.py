@@ -123,8 +123,8 @@ def teacher_arch(num_classes: int) -> dict[str, Any]:
     return {
         "localizer": {"name": "unet_student", "kwargs": {"num_classes": 1}},
         "classifier": {"name": "tplcls_small", "kwargs": {}},
-        "detector": {"name": "unet_teacher", "kwargs": {}},
-        "recognizer": {"name": "crnn_teacher", "kwargs": {"num_classes": num_classes}},
+        "detector": {"name": "resnet18_lines", "kwargs": {}},
+        "recognizer": {"name": "crnn_base", "kwargs": {"num_classes": num_classes, "dropout": 0.0}},
     }
 
 
