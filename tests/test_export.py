@@ -45,7 +45,12 @@ def test_reader_onnx_parity(arch, tmp_path) -> None:
     model = build_reader(arch(60))
     _prepare(model)
     paths = dict(zip(PARTS, export_reader(model, tmp_path / "onnx"), strict=True))
-    assert {p.name for p in paths.values()} == {"localizer.onnx", "classifier.onnx", "detector.onnx", "recognizer.onnx"}
+    assert {p.name for p in paths.values()} == {
+        "localizer.onnx",
+        "classifier.onnx",
+        "detector.onnx",
+        "recognizer.onnx",
+    }
     assert not model.training
     g = torch.Generator().manual_seed(1)
     rec = _session(paths["recognizer"])

@@ -31,8 +31,12 @@ def run_demo(*, count: int, seed: int, model: str, out_dir: Path | None) -> dict
         results[template] = r
         for field, acc in r["per_field"].items():
             t.add_row(template, field, f"{100 * acc:.1f}%")
-        t.add_row(template, f"all (CER {100 * r['cer']:.2f}%, {r['latency_ms_median']} ms/card)",
-                  f"{100 * r['field_exact_match']:.1f}%", style="bold")
+        t.add_row(
+            template,
+            f"all (CER {100 * r['cer']:.2f}%, {r['latency_ms_median']} ms/card)",
+            f"{100 * r['field_exact_match']:.1f}%",
+            style="bold",
+        )
     out.print(t)
     out.print(f"cards and labels are in {root}")
     return results

@@ -41,6 +41,28 @@ class _Up(nn.Module):
         return self.smooth(F.relu(x + self.skip(skip)))
 
 
+def fpn_decoder(
+    enc: list[int] | tuple[int, ...], dec: tuple[int, ...], *, num_classes: int, light: bool
+) -> tuple[nn.ModuleList, nn.Conv2d]:
+    """Deep-to-fine upsampling stages over encoder widths ``enc`` (fine first) and a 1x1 head."""
+    ups: list[nn.Module] = []
+    deep = enc[-1]
+    for skip, out in zip(enc[-2::-1], dec, strict=True):
+        ups.append(_Up(deep, skip, out, light))
+        deep = out
+    head = nn.Conv2d(dec[-1], num_classes, 1)
+    assert head.bias is not None
+    nn.init.constant_(head.bias, -4.0)  # lines are sparse: start near p = 0.02
+    return nn.ModuleList(ups), head
+
+
+def fpn_decode(ups: nn.ModuleList, head: nn.Module, feats: list[Tensor]) -> Tensor:
+    x = feats[-1]
+    for up, skip in zip(ups, feats[-2::-1], strict=True):
+        x = up(x, skip)
+    return head(x)
+
+
 class LineUNet(nn.Module):
     """Encoder widths ``enc`` (5 stages, stride 2 each), decoder widths ``dec`` (4 stages, deep to fine)."""
 
@@ -60,15 +82,7 @@ class LineUNet(nn.Module):
             stages.append(nn.Sequential(first, *[_block(c, c, 1, light) for _ in range(depth - 1)]))
             cin = c
         self.enc = nn.ModuleList(stages)
-        ups: list[nn.Module] = []
-        deep = enc[-1]
-        for skip, out in zip(enc[-2::-1], dec, strict=True):
-            ups.append(_Up(deep, skip, out, light))
-            deep = out
-        self.dec = nn.ModuleList(ups)
-        self.head = nn.Conv2d(dec[-1], num_classes, 1)
-        assert self.head.bias is not None
-        nn.init.constant_(self.head.bias, -4.0)  # lines are sparse: start near p = 0.02
+        self.dec, self.head = fpn_decoder(enc, dec, num_classes=num_classes, light=light)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         feats = []
@@ -76,10 +90,7 @@ class LineUNet(nn.Module):
         for stage in self.enc:
             x = stage(x)
             feats.append(x)
-        x = feats[-1]
-        for up, skip in zip(self.dec, feats[-2::-1], strict=True):
-            x = up(x, skip)
-        return {"maps": self.head(x)}
+        return {"maps": fpn_decode(self.dec, self.head, feats)}
 
 
 @MODELS.register("unet_teacher")
@@ -110,22 +121,10 @@ class ResNetLineNet(nn.Module):
             backbone, features_only=True, pretrained=False, out_indices=(0, 1, 2, 3, 4)
         )
         enc = cast(Any, self.encoder).feature_info.channels()
-        ups: list[nn.Module] = []
-        deep = enc[-1]
-        for skip, out in zip(enc[-2::-1], dec, strict=True):
-            ups.append(_Up(deep, skip, out, False))
-            deep = out
-        self.dec = nn.ModuleList(ups)
-        self.head = nn.Conv2d(dec[-1], num_classes, 1)
-        assert self.head.bias is not None
-        nn.init.constant_(self.head.bias, -4.0)
+        self.dec, self.head = fpn_decoder(enc, dec, num_classes=num_classes, light=False)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
-        feats = self.encoder(image)
-        x = feats[-1]
-        for up, skip in zip(self.dec, feats[-2::-1], strict=True):
-            x = up(x, skip)
-        return {"maps": self.head(x)}
+        return {"maps": fpn_decode(self.dec, self.head, self.encoder(image))}
 
 
 @MODELS.register("resnet18_lines")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from idsight.metrics import edit_distance
 from idsight.ocr.cleanup.dates import format_dmy, make_date, parse_dmy, parse_yymmdd
 from idsight.ocr.cleanup.fields import Context
 from idsight.ocr.cleanup.mrz_td1 import MrzData
-from idsight.ocr.cleanup.seq import FieldText, edit_distance
+from idsight.ocr.cleanup.seq import FieldText
 
 CROSS_FIELDS = (
     "document_number",

@@ -140,20 +140,6 @@ def is_hangul(c: str) -> bool:
     return "\uac00" <= c <= "\ud7a3"
 
 
-def edit_distance(a: str, b: str) -> int:
-    if a == b:
-        return 0
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def within_one(a: str, b: str) -> bool:
     """Edit distance <= 1, in linear time."""
     la, lb = len(a), len(b)
