@@ -135,6 +135,33 @@ def _fit_quad(contour: np.ndarray) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
 
 
+def _fit_sides(contour: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Refit each side of ``quad`` as a robust line through the contour points nearest to it
+    (leaving out the rounded corners), and intersect neighbouring sides."""
+    pts = contour.reshape(-1, 2).astype(np.float32)
+    q = order_corners(quad)
+    lines = []
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        d = b - a
+        length = float(np.linalg.norm(d)) or 1.0
+        d = d / length
+        rel = pts - a
+        t = rel @ d
+        dist = np.abs(rel[:, 0] * d[1] - rel[:, 1] * d[0])
+        sel = (t > 0.15 * length) & (t < 0.85 * length) & (dist < 0.08 * length)
+        if sel.sum() < 5:
+            return q
+        lines.append(cv2.fitLine(pts[sel], cv2.DIST_HUBER, 0, 0.01, 0.01).ravel())
+    out = q.copy()
+    for i in range(4):
+        p = _line_intersection(lines[(i - 1) % 4], lines[i])
+        if p is None:
+            return q
+        out[i] = p
+    return out
+
+
 def _line_intersection(l1: np.ndarray, l2: np.ndarray) -> np.ndarray | None:
     (vx1, vy1, x1, y1), (vx2, vy2, x2, y2) = l1, l2
     a = np.array([[vx1, -vx2], [vy1, -vy2]], dtype=np.float64)
@@ -180,8 +207,11 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 
             borderMode=cv2.BORDER_REPLICATE,
         )
         der = np.diff(prof.astype(np.float32), axis=1)
+        # prefer edges near the coarse side: text and background edges lie further away
+        mids = (offs[:-1] + offs[1:]) / 2
+        prior = np.exp(-0.5 * (mids / (0.5 * band)) ** 2)[None]
         sign = 1.0 if np.abs(der.max(axis=1)).sum() >= np.abs(der.min(axis=1)).sum() else -1.0
-        k = np.argmax(sign * der, axis=1)
+        k = np.argmax(sign * der * prior, axis=1)
         strength = (sign * der)[np.arange(len(k)), k]
         keep = strength > max(4.0, 0.35 * float(np.median(strength)))
         if on_border or keep.sum() < samples // 4:
@@ -202,7 +232,13 @@ class MaskLocalizer:
     """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement."""
 
     def __init__(
-        self, *, model: Any, size: tuple[int, int] = (256, 160), thr: float = 0.5, min_area: float = 0.02
+        self,
+        *,
+        model: Any,
+        size: tuple[int, int] = (256, 160),
+        thr: float = 0.5,
+        min_area: float = 0.02,
+        band: float = 1.0,
     ) -> None:
         if model is None or not hasattr(model, "localizer"):
             raise ValueError("the mask localiser needs a reader model with a 'localizer' network")
@@ -210,6 +246,7 @@ class MaskLocalizer:
         self.size = size
         self.thr = thr
         self.min_area = min_area
+        self.band = band  # edge search half-width, in mask pixels
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray) -> Localization | None:
@@ -229,8 +266,9 @@ class MaskLocalizer:
         contour = max(contours, key=cv2.contourArea).astype(np.float32) + 0.5
         contour[..., 0] *= sx
         contour[..., 1] *= sy
-        quad = order_corners(np.clip(_fit_quad(contour), 0, [w, h]))
+        quad = _fit_sides(contour, _fit_quad(contour))
+        quad = order_corners(np.clip(quad, 0, [w, h]))
         gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
-        quad = refine_quad(gray, quad, band=1.5 * max(sx, sy))
+        quad = refine_quad(gray, quad, band=self.band * max(sx, sy))
         score = float(prob[lab == k].mean())
         return Localization(quad, score, "mask")

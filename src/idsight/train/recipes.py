@@ -208,6 +208,7 @@ def train_reader(
                 "metrics": {k: round(v, 5) for k, v in res.metrics.items() if k.startswith("val/")},
                 "epochs": res.epochs_run,
                 "seconds": round(res.seconds, 1),
+                "world_size": int(os.environ.get("WORLD_SIZE", "1")),
             }
             save_artifact(cache, weights, pmeta, dtype="float32")
         state.update({f"{part}.{k}": v for k, v in weights.items()})
@@ -215,6 +216,7 @@ def train_reader(
             **pmeta["metrics"],
             "epochs": pmeta["epochs"],
             "train_seconds": pmeta["seconds"],
+            "world_size": pmeta.get("world_size", 1),
         }
     if only is not None or _rank() > 0:  # under torchrun only rank 0 assembles and evaluates
         return run_dir / "parts" / f"{only}.safetensors"
