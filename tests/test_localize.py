@@ -1,0 +1,79 @@
+"""Localisation geometry: corner ordering, side fitting and edge refinement on drawn cards."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from idsight.ocr.localize import (
+    ContourLocalizer,
+    Localization,
+    _fit_sides,
+    order_corners,
+    rectify,
+    refine_quad,
+)
+from idsight.templates import CARD_SIZE
+
+TRUE = np.array([[300, 180], [1020, 230], [990, 690], [260, 620]], dtype=np.float32)
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    img = rng.integers(40, 120, size=(900, 1300, 3), dtype=np.uint8)
+    img = cv2.GaussianBlur(img, (7, 7), 0)
+    cv2.fillPoly(img, [TRUE.astype(np.int32)], (235, 230, 220))
+    cv2.putText(img, "IDENTITY CARD", (360, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (30, 30, 90), 4)
+    return img
+
+
+@given(st.permutations(list(range(4))))
+def test_order_corners_is_permutation_invariant(perm: list[int]) -> None:
+    assert np.allclose(order_corners(TRUE[perm]), TRUE)
+
+
+def test_refinement_snaps_a_coarse_quad_to_the_card_edges() -> None:
+    img = _scene(np.random.default_rng(0))
+    coarse = TRUE + np.array([[9, -8], [-7, 9], [8, 8], [-9, -7]], dtype=np.float32)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    fine = refine_quad(gray, coarse, band=15.0)
+    assert np.abs(coarse - TRUE).max() > 8
+    assert np.abs(fine - TRUE).max() < 2.0
+
+
+def test_side_fitting_recovers_corners_from_a_rounded_mask() -> None:
+    mask = np.zeros((900, 1300), np.uint8)
+    cv2.fillPoly(mask, [TRUE.astype(np.int32)], 1)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (61, 61)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    c = max(contours, key=cv2.contourArea).astype(np.float32)
+    rough = cv2.boxPoints(cv2.minAreaRect(c))
+    fitted = _fit_sides(c, rough)
+    assert np.abs(fitted - TRUE).max() < 4.0
+
+
+def test_contour_localiser_flat_scan_is_full_frame() -> None:
+    w, h = CARD_SIZE
+    card = np.full((h, w, 3), 230, np.uint8)
+    cv2.putText(card, "FLAT SCAN", (100, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 3)
+    loc = ContourLocalizer()(card)
+    assert loc is not None and loc.method == "full_frame"
+    assert rectify(card, loc).shape == (h, w, 3)
+
+
+@pytest.mark.parametrize("shape", [(300, 300, 3), (100, 900, 3)])
+def test_contour_localiser_rejects_plain_non_card_images(shape: tuple[int, int, int]) -> None:
+    assert ContourLocalizer()(np.full(shape, 128, np.uint8)) is None
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(-20, 20), st.floats(-20, 20))
+def test_homography_maps_corners_to_the_card_frame(dx: float, dy: float) -> None:
+    loc = Localization(TRUE + np.float32([dx, dy]), 1.0, "given")
+    hm = loc.homography()
+    p = np.c_[loc.corners, np.ones(4)] @ hm.T
+    p = p[:, :2] / p[:, 2:]
+    w, h = CARD_SIZE
+    assert np.allclose(p, [[0, 0], [w, 0], [w, h], [0, h]], atol=1e-3)
