@@ -1,0 +1,1 @@
+"""Alembic revisions of the review store schema (one file per revision)."""
