@@ -210,7 +210,8 @@ def train_reader(
                 "seconds": round(res.seconds, 1),
                 "world_size": int(os.environ.get("WORLD_SIZE", "1")),
             }
-            save_artifact(cache, weights, pmeta, dtype="float32")
+            if _rank() == 0:  # DDP ranks hold the same weights; one writes them
+                save_artifact(cache, weights, pmeta, dtype="float32")
         state.update({f"{part}.{k}": v for k, v in weights.items()})
         component_metrics[part] = {
             **pmeta["metrics"],

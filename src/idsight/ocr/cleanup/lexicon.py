@@ -133,7 +133,7 @@ def build_models(lists: dict[str, tuple[str, ...]] | None = None, order: int = 3
     issuers = _group(lists, "ko_issuer") or issuers_from_regions(_group(lists, "ko_region"))
     latin = _group(lists, "latin", "en_")
     # full names: every surname joined with given names (cheap: the n-gram only sees local context)
-    ko_names = [s + g for s in surnames[:40] for g in given] + surnames + given
+    ko_names = [s + g for s in surnames for g in given] + surnames + given
     return LexiconModels(
         lms={
             "hangul_name": CharNgram.from_words(ko_names, order),
