@@ -35,7 +35,9 @@ def kr_result(name: str = "홍길동") -> dict[str, Any]:
 
 def add(store: ReviewStore, name: str = "홍길동", image: bytes | None = None) -> str:
     crops = {"name": PNG + name.encode(), "rrn": PNG}
-    return store.add_read(kr_result(name), model_name="reader-s", model_sha256=SHA, crops=crops, image_png=image)
+    return store.add_read(
+        kr_result(name), model_name="reader-s", model_sha256=SHA, crops=crops, image_png=image
+    )
 
 
 @pytest.fixture
@@ -60,7 +62,12 @@ def test_add_get_queue_and_images(store: ReviewStore, tmp_path: Path) -> None:
 def test_reviews_training_and_second_opinion(store: ReviewStore) -> None:
     a, b, c = add(store, "김철수"), add(store, "이영희"), add(store)
     first = store.submit_review(
-        a, "ann", {"name": {"status": "confirmed", "text": None}, "rrn": {"status": "corrected", "text": "850315-1234568"}}
+        a,
+        "ann",
+        {
+            "name": {"status": "confirmed", "text": None},
+            "rrn": {"status": "corrected", "text": "850315-1234568"},
+        },
     )
     assert first.seq == 1 and store.get(a).version == 1
     store.submit_review(b, "bob", {"name": {"status": "corrected", "text": "이영회"}}, expected_version=0)
@@ -77,7 +84,9 @@ def test_conflicting_reviewers(store: ReviewStore) -> None:
     version = store.get(rid).version  # both reviewers loaded version 0
     store.submit_review(rid, "ann", {"name": {"status": "confirmed", "text": None}}, expected_version=version)
     with pytest.raises(ReviewConflict, match="changed since version 0"):
-        store.submit_review(rid, "bob", {"name": {"status": "corrected", "text": "홍길순"}}, expected_version=version)
+        store.submit_review(
+            rid, "bob", {"name": {"status": "corrected", "text": "홍길순"}}, expected_version=version
+        )
     assert [r.reviewer for r in store.get(rid).reviews] == ["ann"]
 
 
@@ -127,7 +136,9 @@ def test_foreign_and_broken_databases(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="not an idsight review store .*invoices"):
         ReviewStore(f"sqlite:///{other}")
     with sqlite3.connect(other) as conn:  # refused, not modified
-        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["invoices"]
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == [
+            "invoices"
+        ]
     newer = tmp_path / "newer.db"
     ReviewStore(f"sqlite:///{newer}").close()
     with sqlite3.connect(newer) as conn:
@@ -141,7 +152,10 @@ def test_foreign_and_broken_databases(tmp_path: Path) -> None:
 
 def test_jsonl_round_trip_is_exact(tmp_path: Path) -> None:
     with ReviewStore(f"sqlite:///{tmp_path / 'a.db'}", keep_images=True) as a:
-        ids = [add(a, n, image=PNG + n.encode() if n != "박민수" else None) for n in ("김철수", "이영희", "박민수")]
+        ids = [
+            add(a, n, image=PNG + n.encode() if n != "박민수" else None)
+            for n in ("김철수", "이영희", "박민수")
+        ]
         a.submit_review(ids[0], "ann", {"name": {"status": "corrected", "text": "김철순"}})
         a.submit_review(ids[0], "bob", {"rrn": {"status": "confirmed", "text": None}})
         assert a.export_jsonl(tmp_path / "a.jsonl") == 3
@@ -157,7 +171,10 @@ def test_jsonl_round_trip_is_exact(tmp_path: Path) -> None:
         assert c.import_jsonl(tmp_path / "a.jsonl", drop_images=True) == 3
         assert c.get(ids[0]).image_png is None and c.get(ids[0]).reviews[0].fields["name"].text == "김철순"
     (tmp_path / "bad.jsonl").write_text('{"format": "idsight-review/1"}\n')
-    with ReviewStore(f"sqlite:///{tmp_path / 'd.db'}") as d, pytest.raises(ReviewError, match="bad.jsonl: line 1"):
+    with (
+        ReviewStore(f"sqlite:///{tmp_path / 'd.db'}") as d,
+        pytest.raises(ReviewError, match="bad.jsonl: line 1"),
+    ):
         d.import_jsonl(tmp_path / "bad.jsonl")
 
 
@@ -172,7 +189,12 @@ def test_migrations_match_models(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     ReviewStore(url).close()
     with create_engine(url).connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), Base.metadata) == []
+        assert (
+            compare_metadata(
+                MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), Base.metadata
+            )
+            == []
+        )
 
 
 def _writer(url: str, worker: int) -> None:
@@ -194,15 +216,21 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     with ReviewStore(url) as store:
         done = list(store.reviews_for_training())
         assert len(done) == 100 and store.queue() == []
-        assert sorted(r.reviews[0].reviewer for r, _ in done) == sorted(f"w{w}" for w in range(4) for _ in range(25))
+        assert sorted(r.reviews[0].reviewer for r, _ in done) == sorted(
+            f"w{w}" for w in range(4) for _ in range(25)
+        )
 
 
-@pytest.mark.skipif(not os.environ.get("IDSIGHT_TEST_PG_URL"), reason="set IDSIGHT_TEST_PG_URL to run against PostgreSQL")
+@pytest.mark.skipif(
+    not os.environ.get("IDSIGHT_TEST_PG_URL"), reason="set IDSIGHT_TEST_PG_URL to run against PostgreSQL"
+)
 def test_postgresql(tmp_path: Path) -> None:
     with ReviewStore(os.environ["IDSIGHT_TEST_PG_URL"], keep_images=True) as store:
         rid = add(store, image=PNG)
         assert store.get(rid).image_png == PNG and rid in {r.id for r in store.queue(limit=100000)}
-        store.submit_review(rid, "ann", {"name": {"status": "corrected", "text": "홍길순"}}, expected_version=0)
+        store.submit_review(
+            rid, "ann", {"name": {"status": "corrected", "text": "홍길순"}}, expected_version=0
+        )
         with pytest.raises(ReviewConflict):
             store.submit_review(rid, "bob", {"name": {"status": "confirmed"}}, expected_version=0)
         final = {read.id: texts for read, texts in store.reviews_for_training()}

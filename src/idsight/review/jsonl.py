@@ -186,14 +186,18 @@ def check_new_read(
     names = [f.name for f in template.fields]
     unknown = sorted(set(fields) - set(names))
     if unknown:
-        raise ValueError(f"template {template.name!r} has no field {unknown[0]!r} (fields: {', '.join(names)})")
+        raise ValueError(
+            f"template {template.name!r} has no field {unknown[0]!r} (fields: {', '.join(names)})"
+        )
     if not isinstance(model_name, str) or not model_name.strip():
         raise ValueError("model_name is required")
     if not isinstance(model_sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", model_sha256):
         raise ValueError(f"model_sha256 must be 64 lowercase hex digits, got {model_sha256!r}")
     for key, png in crops.items():
         if key not in template.line_keys:
-            raise ValueError(f"crop key {key!r} is not a line of {template.name!r} ({', '.join(template.line_keys)})")
+            raise ValueError(
+                f"crop key {key!r} is not a line of {template.name!r} ({', '.join(template.line_keys)})"
+            )
         if not isinstance(png, bytes) or not png.startswith(PNG_MAGIC):
             raise ValueError(f"crop {key!r} is not PNG data")
     if image_png is not None and (not isinstance(image_png, bytes) or not image_png.startswith(PNG_MAGIC)):

@@ -55,7 +55,9 @@ class CropRow(Base):
 
     __tablename__ = "crops"
 
-    read_id: Mapped[str] = mapped_column(String(32), ForeignKey("reads.id", ondelete="CASCADE"), primary_key=True)
+    read_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reads.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     png: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -65,7 +67,9 @@ class ImageRow(Base):
 
     __tablename__ = "images"
 
-    read_id: Mapped[str] = mapped_column(String(32), ForeignKey("reads.id", ondelete="CASCADE"), primary_key=True)
+    read_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reads.id", ondelete="CASCADE"), primary_key=True
+    )
     png: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -81,16 +85,22 @@ class ReviewRow(Base):
     reviewer: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    fields: Mapped[list[ReviewFieldRow]] = relationship(order_by="ReviewFieldRow.field", cascade="all, delete-orphan")
+    fields: Mapped[list[ReviewFieldRow]] = relationship(
+        order_by="ReviewFieldRow.field", cascade="all, delete-orphan"
+    )
 
 
 class ReviewFieldRow(Base):
     """The verdict on one field within a review submission."""
 
     __tablename__ = "review_fields"
-    __table_args__ = (CheckConstraint("status IN ('confirmed', 'corrected')", name="ck_review_fields_status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('confirmed', 'corrected')", name="ck_review_fields_status"),
+    )
 
-    review_id: Mapped[str] = mapped_column(String(32), ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True)
+    review_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True
+    )
     field: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)  # the correction; None when confirmed
@@ -150,7 +160,14 @@ class Read:
 
 def read_from_row(row: ReadRow) -> Read:
     reviews = [
-        Review(r.id, r.read_id, r.seq, r.reviewer, utc(r.created_at), {f.field: FieldReview(f.status, f.text) for f in r.fields})
+        Review(
+            r.id,
+            r.read_id,
+            r.seq,
+            r.reviewer,
+            utc(r.created_at),
+            {f.field: FieldReview(f.status, f.text) for f in r.fields},
+        )
         for r in row.reviews
     ]
     return Read(
@@ -189,7 +206,9 @@ def row_from_read(read: Read, *, keep_image: bool) -> ReadRow:
         row.image = ImageRow(png=read.image_png)
     for r in read.reviews:
         review = ReviewRow(id=r.id, seq=r.seq, reviewer=r.reviewer, created_at=utc(r.created_at))
-        review.fields = [ReviewFieldRow(field=k, status=v.status, text=v.text) for k, v in sorted(r.fields.items())]
+        review.fields = [
+            ReviewFieldRow(field=k, status=v.status, text=v.text) for k, v in sorted(r.fields.items())
+        ]
         row.reviews.append(review)
     return row
 
@@ -213,7 +232,9 @@ def check_fields(
             raise ValueError(f"field {name!r}: invalid status {status!r} (use 'confirmed' or 'corrected')")
         if status == "confirmed":
             if reading is None:
-                raise ValueError(f"field {name!r}: nothing was read, so nothing to confirm; send a correction")
+                raise ValueError(
+                    f"field {name!r}: nothing was read, so nothing to confirm; send a correction"
+                )
             if text is not None and text != reading:
                 raise ValueError(f"field {name!r}: confirmed with text {text!r} != the reading {reading!r}")
             out[name] = FieldReview("confirmed", None)
@@ -224,6 +245,8 @@ def check_fields(
             bad = sorted(set(text) - set(charset) - set(joiners.get(name, "")))
             if bad:
                 shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in bad)
-                raise ValueError(f"field {name!r}: the correction has characters outside the charset: {shown}")
+                raise ValueError(
+                    f"field {name!r}: the correction has characters outside the charset: {shown}"
+                )
         out[name] = FieldReview("corrected", text)
     return out

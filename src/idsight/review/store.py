@@ -198,7 +198,9 @@ class ReviewStore:
             review = ReviewRow(
                 id=uuid.uuid4().hex, read_id=read_id, seq=seq, reviewer=reviewer, created_at=datetime.now(UTC)
             )
-            review.fields = [ReviewFieldRow(field=k, status=v.status, text=v.text) for k, v in verdicts.items()]
+            review.fields = [
+                ReviewFieldRow(field=k, status=v.status, text=v.text) for k, v in verdicts.items()
+            ]
             s.add(review)
             return Review(review.id, read_id, seq, reviewer, review.created_at, verdicts)
 
@@ -213,7 +215,9 @@ class ReviewStore:
                 query = query.where(exists().where(ReviewRow.read_id == ReadRow.id))
             if after is not None:
                 at, rid = after.created_at, after.id
-                query = query.where(or_(ReadRow.created_at > at, and_(ReadRow.created_at == at, ReadRow.id > rid)))
+                query = query.where(
+                    or_(ReadRow.created_at > at, and_(ReadRow.created_at == at, ReadRow.id > rid))
+                )
             page = self._reads(query)
             yield from page
             if len(page) < batch:

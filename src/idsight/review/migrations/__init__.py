@@ -54,7 +54,9 @@ def create(url: str) -> Engine:
     try:
         engine = create_engine(parsed, connect_args={"timeout": 30.0} if sqlite else {})
     except NoSuchModuleError:
-        raise OpenError(f"unknown database kind {parsed.drivername!r} (use sqlite:/// or postgresql://)") from None
+        raise OpenError(
+            f"unknown database kind {parsed.drivername!r} (use sqlite:/// or postgresql://)"
+        ) from None
     except ImportError as err:
         raise OpenError(f"the database driver is not installed ({err})") from None
     if sqlite:
