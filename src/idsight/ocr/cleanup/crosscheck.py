@@ -32,6 +32,8 @@ def _letters(s: str) -> str:
 
 
 def _mrz_date(yymmdd: str, viz: dt.date | None, *, past: bool, today: dt.date) -> dt.date | None:
+    if not re.fullmatch(r"\d{6}", yymmdd):  # a misread MRZ date: nothing to derive
+        return None
     if viz is not None and viz.strftime("%y") == yymmdd[:2]:  # keep the VIZ century
         return make_date(viz.year, int(yymmdd[2:4]), int(yymmdd[4:6]))
     return parse_yymmdd(yymmdd, past=past, today=today)
