@@ -187,7 +187,8 @@ class Cleanup:
     ) -> None:
         self.lm = lm
         self.config = config or F.CleanupConfig()
-        self.models = models
+        # build the lexicon LMs now (set-up time), not on the first card
+        self.models = models if models is not None or lm is not None else default_models()
 
     def __call__(self, template: str, lines: dict[str, LineRead]) -> CleanupResult:
         return clean_card(template, lines, lm=self.lm, config=self.config, models=self.models)
