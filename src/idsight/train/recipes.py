@@ -60,9 +60,8 @@ class ReaderRecipe(_Strict):
     out: str = "runs/models"
 
 
-def load_recipe(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
-) -> tuple[ReaderRecipe, dict[str, Any]]:
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ReaderRecipe:
+    """Read a recipe YAML, apply ``a.b=value`` overrides, validate (BadConfigError naming the file)."""
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
@@ -76,7 +75,7 @@ def load_recipe(
     for ov in overrides:
         apply_override(raw, ov, path=path)
     try:
-        return ReaderRecipe.model_validate(raw), raw
+        return ReaderRecipe.model_validate(raw)
     except ValidationError as e:
         raise BadConfigError(_condense(e), path=path) from None
 
@@ -89,8 +88,8 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
     dirs: dict[str, list[str]] = {"train": [], "val": []}
     n_photo = round(cfg.cards_per_template * cfg.photo_fraction)
     plan = []
-    for _t_i, tpl in enumerate(TEMPLATE_NAMES):
-        base = cfg.seed * 10
+    base = cfg.seed * 10
+    for tpl in TEMPLATE_NAMES:
         plan += [
             ("train", tpl, cfg.cards_per_template - n_photo, False, base + 1),
             ("train", tpl, n_photo, True, base + 2),
@@ -126,7 +125,10 @@ def _wait_for(d: Path, n: int, timeout_s: float = 6 * 3600) -> None:
 
 def _complete(d: Path, n: int) -> bool:
     f = d / "labels.jsonl"
-    return f.is_file() and sum(1 for _ in f.open(encoding="utf-8")) == n
+    if not f.is_file():
+        return False
+    with f.open(encoding="utf-8") as fh:
+        return sum(1 for _ in fh) == n
 
 
 def _with_dirs(cfg: TrainConfig, dirs: dict[str, list[str]], out_dir: Path) -> TrainConfig:
@@ -180,7 +182,7 @@ def train_reader(
     from idsight.ocr.predictor import DEFAULT_PREPROCESSING
     from idsight.train.engine import fit
 
-    recipe, raw = load_recipe(config, overrides)
+    recipe = load_recipe(config, overrides)
     dirs = generate_data(recipe.data)
     run_dir = Path(recipe.out) / recipe.name
     arch: dict[str, Any] = {}
@@ -229,7 +231,7 @@ def train_reader(
         "arch": arch,
         "charset": CHARSET,
         "preprocessing": DEFAULT_PREPROCESSING,
-        "config": json.loads(json.dumps(raw)),
+        "config": recipe.model_dump(mode="json"),  # the resolved config, every default filled in
         "provenance": {
             "command": "idsight train "
             + " ".join(shlex.quote(a) for a in [str(config), *sum((["--set", o] for o in overrides), [])]),
