@@ -49,3 +49,14 @@ def test_misread_mrz_date_with_fillers_does_not_raise() -> None:
     res = clean_card("td1", lines)
     assert res.checks["mrz"]["date_of_birth"] is False
     assert res.fields["date_of_birth"].text == "1958-07-09"  # the printed date stands
+
+
+def test_issuer_snaps_to_the_unique_nearest_lexicon_entry() -> None:
+    from idsight.ocr.cleanup.lexicon import default_models, snap_issuer
+
+    issuers = default_models().issuers
+    assert "서울특별시 은평구청장" in issuers
+    assert snap_issuer("서별보시 은평구청장", issuers) == "서울특별시 은평구청장"  # 2 edits, unique
+    assert snap_issuer("서울특별시 은평구청장", issuers) is None  # already right
+    assert snap_issuer("대시 서구청장", issuers) is None  # 대전/대구/인천... 서구: a tie, left alone
+    assert snap_issuer("완전히 다른 글자들입니다", issuers) is None  # too far from everything

@@ -13,8 +13,9 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
+from idsight.metrics import edit_distance
 from idsight.ocr.cleanup.lm import CharNgram
-from idsight.ocr.cleanup.seq import is_hangul, within_one
+from idsight.ocr.cleanup.seq import is_hangul
 
 _FALLBACK: dict[str, tuple[str, ...]] = {
     "ko_surnames": tuple(
@@ -204,13 +205,19 @@ def snap_surname(
     return None
 
 
-def snap_issuer(text: str, issuers: tuple[str, ...]) -> str | None:
-    """The unique lexicon issuer within edit distance 1 of ``text`` (spaces ignored), or None."""
+def snap_issuer(text: str, issuers: tuple[str, ...], *, max_frac: float = 0.3) -> str | None:
+    """The lexicon issuer nearest to ``text`` (edit distance, spaces ignored), or None.
+
+    Accepted only when it is the unique nearest one and within ``max(1, max_frac * length)``
+    edits: the issuer list is short and its entries far apart, so a clear nearest entry is
+    strong evidence, while a tie (e.g. ``대시 서구청장``: 대전/대구 ...) is left alone.
+    """
     if not issuers:
         return None
     key = text.replace(" ", "")
-    hits = {e for e in issuers if within_one(key, e.replace(" ", ""))}
-    if len(hits) == 1:
-        hit = hits.pop()
-        return None if hit == text else hit
+    scored = sorted((edit_distance(key, e.replace(" ", "")), e) for e in issuers)
+    best_d, best = scored[0]
+    second_d = scored[1][0] if len(scored) > 1 else best_d + 1
+    if best_d < second_d and best_d <= max(1, int(max_frac * len(best.replace(" ", "")))):
+        return None if best == text else best
     return None

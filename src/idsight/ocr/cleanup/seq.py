@@ -138,18 +138,3 @@ def is_upper_latin(c: str) -> bool:
 
 def is_hangul(c: str) -> bool:
     return "\uac00" <= c <= "\ud7a3"
-
-
-def within_one(a: str, b: str) -> bool:
-    """Edit distance <= 1, in linear time."""
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    if la > lb:
-        a, b, la, lb = b, a, lb, la
-    i = 0
-    while i < la and a[i] == b[i]:
-        i += 1
-    if la == lb:
-        return a[i + 1 :] == b[i + 1 :]
-    return a[i:] == b[i + 1 :]
