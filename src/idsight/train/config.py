@@ -11,7 +11,7 @@ import copy
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -155,23 +155,30 @@ def apply_override(data: dict[str, Any], override: str, *, path: object = None) 
     node[leaf] = value
 
 
-def config_from_dict(
-    data: dict[str, Any], overrides: Sequence[str] = (), *, source: object = "<dict>"
-) -> TrainConfig:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_config(
+    model: type[M], data: dict[str, Any], overrides: Sequence[str] = (), *, source: object = "<dict>"
+) -> M:
+    """Apply ``section.key=value`` overrides to a copy of ``data`` and validate it as ``model``."""
     data = copy.deepcopy(data)
     for ov in overrides:
         apply_override(data, ov, path=source)
     try:
-        return TrainConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         raise BadConfigError(_condense(e), path=source) from None
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML training config, apply ``section.key=value`` overrides, validate.
+def config_from_dict(
+    data: dict[str, Any], overrides: Sequence[str] = (), *, source: object = "<dict>"
+) -> TrainConfig:
+    return validate_config(TrainConfig, data, overrides, source=source)
 
-    Raises BadConfigError (message prefixed with the file name, one line) on any problem.
-    """
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; BadConfigError (one line, naming the file) on any problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -189,4 +196,12 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
         data = {}
     if not isinstance(data, dict):
         raise BadConfigError("config must be a YAML mapping", path=path)
-    return config_from_dict(data, overrides, source=path)
+    return data
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML training config, apply ``section.key=value`` overrides, validate.
+
+    Raises BadConfigError (message prefixed with the file name, one line) on any problem.
+    """
+    return validate_config(TrainConfig, read_yaml(path), overrides, source=Path(path))

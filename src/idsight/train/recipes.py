@@ -7,7 +7,6 @@ evaluation of the assembled reader, and ``save_artifact``. No training loop live
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import json
@@ -20,15 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from idsight import __version__
 from idsight.artifact import load_artifact, read_meta, save_artifact
 from idsight.data.charset import CHARSET
 from idsight.errors import BadConfigError
 from idsight.templates import TEMPLATE_NAMES
-from idsight.train.config import TrainConfig, _condense, _Loader, apply_override
+from idsight.train.config import TrainConfig, read_yaml, validate_config
 
 
 class _Strict(BaseModel):
@@ -62,22 +60,7 @@ class ReaderRecipe(_Strict):
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ReaderRecipe:
     """Read a recipe YAML, apply ``a.b=value`` overrides, validate (BadConfigError naming the file)."""
-    path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except FileNotFoundError:
-        raise BadConfigError("no such config file", path=path) from None
-    except yaml.YAMLError:
-        raise BadConfigError("not valid YAML", path=path) from None
-    if not isinstance(raw, dict):
-        raise BadConfigError("config must be a YAML mapping", path=path)
-    raw = copy.deepcopy(raw)
-    for ov in overrides:
-        apply_override(raw, ov, path=path)
-    try:
-        return ReaderRecipe.model_validate(raw)
-    except ValidationError as e:
-        raise BadConfigError(_condense(e), path=path) from None
+    return validate_config(ReaderRecipe, read_yaml(path), overrides, source=Path(path))
 
 
 def generate_data(cfg: SynthData) -> dict[str, list[str]]:
