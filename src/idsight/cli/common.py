@@ -18,8 +18,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def print_error(message: str) -> None:
+    """One escaped line on stderr: ``error: MESSAGE``."""
+    err.print(f"[bold red]error:[/] {escape_line(message)}", markup=True, highlight=False)
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -31,18 +36,19 @@ def one_line_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except IdsightError as e:
-            fail(_escape(str(e)), e.exit_code)
+            fail(str(e), e.exit_code)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as e:  # an internal error: still one line unless debugging
             if os.environ.get("IDSIGHT_DEBUG"):
                 raise
-            fail(_escape(f"internal error: {type(e).__name__}: {e} (set IDSIGHT_DEBUG=1 for details)"), 1)
+            fail(f"internal error: {type(e).__name__}: {e} (set IDSIGHT_DEBUG=1 for details)", 1)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _escape(s: str) -> str:
+def escape_line(s: str) -> str:
+    """Whitespace collapsed to single spaces, rich markup escaped."""
     from rich.markup import escape
 
     return escape(" ".join(s.split()))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from idsight.cli.common import err, fail, one_line_errors, out
+from idsight.cli.common import escape_line, fail, one_line_errors, out, print_error
 from idsight.errors import IdsightError
 
 app = typer.Typer(
@@ -64,7 +64,7 @@ def read(
                 write_inspection(image, res, inspect)
         except IdsightError as e:
             failed += 1
-            err.print(f"[bold red]error:[/] {_esc(str(e))}")
+            print_error(str(e))
             continue
         if as_json:
             out.print_json(json.dumps(res.to_dict(), ensure_ascii=False), indent=None)
@@ -72,12 +72,6 @@ def read(
             _print_read(res)
     if failed:
         raise typer.Exit(2)
-
-
-def _esc(s: str) -> str:
-    from rich.markup import escape
-
-    return escape(" ".join(s.split()))
 
 
 def _print_read(res: object) -> None:
@@ -89,7 +83,7 @@ def _print_read(res: object) -> None:
         t.add_column(c)
     for k, f in d["fields"].items():
         style = "yellow" if f["confidence"] < 0.8 else None
-        t.add_row(k, _esc(f["text"]).replace("\n", " / "), f"{f['confidence']:.2f}", style=style)
+        t.add_row(k, escape_line(f["text"].replace("\n", " / ")), f"{f['confidence']:.2f}", style=style)
     out.print(t)
     if d["corrections"]:
         out.print(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,57 +14,50 @@ from idsight.errors import IdsightError
 from idsight.metrics import cer, field_accuracy
 
 
-def evaluate_reader(reader: Any, dirs: list[str] | list[Path], *, limit: int | None = None) -> dict[str, Any]:
-    """Field exact match (per field and overall), CER and template accuracy over labelled cards."""
-    records = load_records(list(dirs))[:limit]
-    preds: list[dict[str, str] | None] = []
-    gts: list[dict[str, str]] = []
-    tpl_ok = 0
-    totals: list[float] = []
-    t0 = time.perf_counter()
+def read_records(reader: Any, records: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Read each labelled card once: predicted fields (None when rejected or the template is wrong)."""
+    out = []
     for d, rec in records:
         try:
             res = reader.read_path(d / rec["image"])
-            totals.append(res.timings_ms["total"])
             ok = res.template == rec["template"]
-            tpl_ok += ok
-            preds.append({k: v["text"] for k, v in res.fields.items()} if ok else None)
+            fields = {k: v["text"] for k, v in res.fields.items()} if ok else None
+            out.append(
+                {"pred": fields, "template_ok": ok, "ms": res.timings_ms["total"], "gt": rec["fields"]}
+            )
         except IdsightError:
-            preds.append(None)
-        gts.append(rec["fields"])
+            out.append({"pred": None, "template_ok": False, "ms": None, "gt": rec["fields"]})
+    return out
+
+
+def score(reads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field exact match (per field and overall), CER, template accuracy and median latency."""
+    preds, gts = [r["pred"] for r in reads], [r["gt"] for r in reads]
     acc = field_accuracy(preds, gts)
     flat_p = [(p or {}).get(k, "") for p, g in zip(preds, gts, strict=True) for k in g]
     flat_g = [v for g in gts for v in g.values()]
+    totals = [r["ms"] for r in reads if r["ms"] is not None]
     return {
         "field_exact_match": round(acc["overall"], 4),
         "per_field": {k: round(v, 4) for k, v in acc["per_field"].items()},
         "cer": round(cer(flat_p, flat_g), 4),
-        "template_accuracy": round(tpl_ok / max(1, len(records)), 4),
-        "cards": len(records),
+        "template_accuracy": round(sum(r["template_ok"] for r in reads) / max(1, len(reads)), 4),
+        "cards": len(reads),
         "latency_ms_median": round(float(np.median(totals)), 1) if totals else None,
-        "seconds": round(time.perf_counter() - t0, 1),
     }
 
 
-HEAD_CARDS = 6  # cards per template re-read by tests/test_shipped_models.py
+def evaluate_reader(reader: Any, dirs: list[str] | list[Path], *, limit: int | None = None) -> dict[str, Any]:
+    """Read the labelled cards in ``dirs`` and score them (see ``score``)."""
+    t0 = time.perf_counter()
+    metrics = score(read_records(reader, load_records(list(dirs))[:limit]))
+    return {**metrics, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def head_dirs(dirs: list[str], root: Path) -> list[Path]:
-    """Copies of the first HEAD_CARDS cards of each folder (the same seeds regenerate them)."""
-    out = []
-    for d in map(Path, dirs):
-        lines = (d / "labels.jsonl").read_text(encoding="utf-8").splitlines()[:HEAD_CARDS]
-        h = root / d.name
-        h.mkdir(parents=True, exist_ok=True)
-        (h / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        for line in lines:
-            name = json.loads(line)["image"]
-            (h / name).write_bytes((d / name).read_bytes())
-        out.append(h)
-    return out
+HEAD_CARDS = 6  # cards per folder re-read by tests/test_shipped_models.py
 
 
-def record_reader_metrics(path: Path, dirs: list[str], **kw: Any) -> dict[str, Any]:
+def record_reader_metrics(path: Path, dirs: list[str]) -> dict[str, Any]:
     """Evaluate the artifact at ``path`` on ``dirs`` and store the result in its metadata.
 
     Besides the whole validation set, the first HEAD_CARDS cards of each folder are scored on their
@@ -75,16 +66,22 @@ def record_reader_metrics(path: Path, dirs: list[str], **kw: Any) -> dict[str, A
     from idsight.ocr.predictor import CardReader
 
     reader = CardReader.load(path)
-    metrics = evaluate_reader(reader, dirs, **kw)
-    with tempfile.TemporaryDirectory() as tmp:
-        head = evaluate_reader(reader, head_dirs(dirs, Path(tmp)))
+    t0 = time.perf_counter()
+    reads: list[dict[str, Any]] = []
+    head: list[dict[str, Any]] = []
+    for d in dirs:  # one folder at a time, so the first HEAD_CARDS of each are known
+        folder = read_records(reader, load_records([d]))
+        reads += folder
+        head += folder[:HEAD_CARDS]
+    metrics = {**score(reads), "seconds": round(time.perf_counter() - t0, 1)}
+    head_metrics = score(head)
     state, meta = load_artifact(path)
     meta.setdefault("metrics", {})["val"] = {**metrics, "data": [Path(d).name for d in dirs]}
     meta["metrics"]["val_head"] = {
         "cards_per_folder": HEAD_CARDS,
         "folders": [Path(d).name for d in dirs],
-        "field_exact_match": head["field_exact_match"],
-        "cer": head["cer"],
+        "field_exact_match": head_metrics["field_exact_match"],
+        "cer": head_metrics["cer"],
     }
     save_artifact(path, state, meta, dtype=meta.get("storage_dtype", "float16"))
     print(
