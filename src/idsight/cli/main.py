@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from idsight.cli.common import escape_line, fail, one_line_errors, out, print_error
+from idsight.cli.review import review_app
 from idsight.errors import IdsightError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ synth_app = typer.Typer(help="Generate synthetic training and test data.", no_ar
 models_app = typer.Typer(help="List and manage model artifacts.", no_args_is_help=True)
 app.add_typer(synth_app, name="synth")
 app.add_typer(models_app, name="models")
+app.add_typer(review_app, name="review")
 
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="A shipped/installed model name or an artifact path.")

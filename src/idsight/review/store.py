@@ -37,6 +37,7 @@ from idsight.review.models import (
     check_fields,
     read_from_row,
     row_from_read,
+    utc,
 )
 
 T = TypeVar("T")
@@ -250,3 +251,45 @@ class ReviewStore:
 
         self._run(fn, write=True)
         return len(reads)
+
+    def accuracy_by_model(self) -> list[dict[str, Any]]:
+        """Per model version and UTC day: how many reviewed fields the reviewers confirmed.
+
+        Each (read, field) counts once, with its latest verdict (as for training), in the day that verdict
+        was given. Rows ``{model_name, model_sha256, day, confirmed, reviewed, accuracy}``, sorted.
+        """
+        query = (
+            select(
+                ReadRow.model_name,
+                ReadRow.model_sha256,
+                ReviewRow.read_id,
+                ReviewRow.created_at,
+                ReviewFieldRow.field,
+                ReviewFieldRow.status,
+            )
+            .join(ReviewRow, ReviewRow.read_id == ReadRow.id)
+            .join(ReviewFieldRow, ReviewFieldRow.review_id == ReviewRow.id)
+            .order_by(ReviewRow.read_id, ReviewRow.seq)
+        )
+
+        def fn(s: Session) -> list[dict[str, Any]]:
+            latest = {(r.read_id, r.field): r for r in s.execute(query)}
+            counts: dict[tuple[str, str, str], list[int]] = {}
+            for r in latest.values():
+                day = utc(r.created_at).date().isoformat()
+                tally = counts.setdefault((r.model_name, r.model_sha256, day), [0, 0])
+                tally[0] += r.status == "confirmed"
+                tally[1] += 1
+            return [
+                {
+                    "model_name": m,
+                    "model_sha256": sha,
+                    "day": day,
+                    "confirmed": c,
+                    "reviewed": n,
+                    "accuracy": c / n,
+                }
+                for (m, sha, day), (c, n) in sorted(counts.items())
+            ]
+
+        return self._run(fn)
