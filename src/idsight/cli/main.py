@@ -43,6 +43,12 @@ def read(
     inspect: Annotated[
         Path | None, typer.Option(help="Write each stage's output (boxes, rectified card, characters) here.")
     ] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store", help="Queue each read for review in this store (a DB URL).")
+    ] = None,
+    keep_images: Annotated[
+        bool, typer.Option(help="With --store: also keep the whole card image (off: line crops only).")
+    ] = False,
 ) -> None:
     """Read ID cards: print their fields, checks and corrections."""
     import torch
@@ -55,11 +61,22 @@ def read(
     if template is not None:
         get_template(template)
     reader = CardReader.load(model)
+    store, sha = None, ""
+    if store_url is not None:
+        from idsight.artifact import sha256_file
+        from idsight.hub import resolve
+        from idsight.review.capture import capture
+        from idsight.review.store import ReviewStore
+
+        store = ReviewStore(store_url, keep_images=keep_images)
+        sha = sha256_file(resolve(model))
     failed = 0
     for path in images:
         try:
             image = load_image(path)
             res = reader.read(image, template=template, name=str(path))
+            if store is not None:
+                capture(store, res, model_name=Path(reader.name).stem, model_sha256=sha, image=image)
             if inspect is not None:
                 from idsight.ocr.inspect import write_inspection
 
@@ -199,6 +216,13 @@ def demo(
     from idsight.demo import run_demo
 
     run_demo(count=count, seed=seed, model=model, out_dir=out_dir)
+
+
+from idsight.cli.distill import distill as _distill  # noqa: E402
+from idsight.cli.distill import promote as _promote  # noqa: E402
+
+app.command("distill")(_distill)
+models_app.command("promote")(_promote)
 
 
 def main() -> None:  # pragma: no cover

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from idsight.data.charset import encode
-from idsight.data.io import load_image
+from idsight.data.io import load_image, shrink
 from idsight.ocr.predictor import (
     CLASSES,
     DEFAULT_PREPROCESSING,
@@ -166,7 +166,7 @@ class CardMaps(_CardSet):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         card, hm, rec, rng = self._card(i)
         w, h = PRE["detector_size"]
-        x = to_tensor(cv2.resize(card, (w, h), interpolation=cv2.INTER_AREA), PRE["mean"], PRE["std"])
+        x = to_tensor(shrink(card, (w, h)), PRE["mean"], PRE["std"])
         mh, mw = h // 2, w // 2
         maps = np.zeros((len(LINE_KEYS), mh, mw), dtype=np.float32)
         sx, sy = mw / CARD_SIZE[0], mh / CARD_SIZE[1]
@@ -224,7 +224,7 @@ class CardTemplates(_CardSet):
             label = CLASSES.index("none")
         else:
             card, _, rec, _ = self._card(i)
-            img = cv2.resize(card, (w, h), interpolation=cv2.INTER_AREA)
+            img = shrink(card, (w, h))
             label = CLASSES.index(rec["template"])
         return {"image": to_tensor(img, PRE["mean"], PRE["std"]), "label": torch.tensor(label)}
 
@@ -250,7 +250,7 @@ class CardMasks(_CardSet):
             image = photometric(image, rng, 0.8)
         h, w = image.shape[:2]
         W, H = PRE["detector_size"]
-        x = to_tensor(cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA), PRE["mean"], PRE["std"])
+        x = to_tensor(shrink(image, (W, H)), PRE["mean"], PRE["std"])
         mask = np.zeros((H // 2, W // 2), dtype=np.uint8)
         pts = corners * np.array([(W // 2) / w, (H // 2) / h], dtype=np.float32)
         cv2.fillPoly(mask, [np.round(pts * 8).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=3)

@@ -16,6 +16,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -148,3 +149,15 @@ def _sniff(data: bytes) -> str:
 def _why(e: BaseException) -> str:
     msg = " ".join(str(e).split())
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (W, H) for a network input, fast on large images.
+
+    A bilinear step to twice the target, then a 2:1 area average: close to ``INTER_AREA`` (which costs
+    several milliseconds on a photo) at a fraction of the time. Used the same way in training and reading.
+    """
+    w, h = size
+    if image.shape[1] > 2 * w and image.shape[0] > 2 * h:
+        image = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)

@@ -93,6 +93,12 @@ class LineUNet(nn.Module):
         return {"maps": fpn_decode(self.dec, self.head, feats)}
 
 
+@MODELS.register("unet_tiny")
+def unet_tiny(*, num_classes: int = len(LINE_KEYS)) -> LineUNet:
+    """~28k params (16 classes), one depthwise-separable block per stage: the student's maps."""
+    return LineUNet((8, 16, 32, 64, 96), (48, 32, 16, 8), num_classes=num_classes, light=True, depth=1)
+
+
 @MODELS.register("unet_teacher")
 def unet_teacher(*, num_classes: int = len(LINE_KEYS)) -> LineUNet:
     """~2.1M params, full 3x3 convs."""

@@ -130,8 +130,8 @@ def teacher_arch(num_classes: int) -> dict[str, Any]:
 
 def student_arch(num_classes: int) -> dict[str, Any]:
     return {
-        "localizer": {"name": "unet_student", "kwargs": {"num_classes": 1}},
+        "localizer": {"name": "unet_tiny", "kwargs": {"num_classes": 1}},
         "classifier": {"name": "tplcls_small", "kwargs": {}},
-        "detector": {"name": "unet_student", "kwargs": {}},
+        "detector": {"name": "unet_tiny", "kwargs": {}},
         "recognizer": {"name": "crnn_student", "kwargs": {"num_classes": num_classes}},
     }

@@ -40,7 +40,7 @@ def write_inspection(image: np.ndarray, res: ReadResult, out_dir: Path) -> list[
     doc = {
         **res.to_dict(),
         "corners": res.corners,
-        "lines": {k: asdict(v) for k, v in res.lines.items()},
+        "lines": {k: {n: x for n, x in asdict(v).items() if n != "crop"} for k, v in res.lines.items()},
     }
     paths[2].write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     return paths

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from idsight.data.io import shrink
 from idsight.registry import LOCALIZERS
 from idsight.templates import CARD_SIZE
 
@@ -251,7 +252,7 @@ class MaskLocalizer:
     @torch.inference_mode()
     def __call__(self, image: np.ndarray) -> Localization | None:
         h, w = image.shape[:2]
-        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        small = shrink(image, self.size)
         x = torch.from_numpy(small).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
         prob = self.net(x)["maps"].sigmoid()[0, 0].numpy()
         mask = (prob > self.thr).astype(np.uint8)

@@ -15,7 +15,7 @@ import torch
 
 from idsight import hub
 from idsight.data.charset import CHARSET
-from idsight.data.io import load_image
+from idsight.data.io import load_image, shrink
 from idsight.errors import BadModelError, NoCardError
 from idsight.models.postprocess import ctc_greedy, maps_to_boxes
 from idsight.models.reader import ReaderModel
@@ -189,7 +189,7 @@ class CardReader:
     # -- stages -------------------------------------------------------------------------
     def _classify(self, card: np.ndarray, forced: str | None, name: str) -> tuple[str, float]:
         size = tuple(self.pre["classifier_size"])
-        x = to_tensor(cv2.resize(card, size, interpolation=cv2.INTER_AREA), self.pre["mean"], self.pre["std"])
+        x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
         probs = self.model.classifier(x[None])["logits"].softmax(-1)[0]
         if forced is not None:
             return forced, float(probs[CLASSES.index(forced)])
@@ -204,7 +204,7 @@ class CardReader:
     def _detect(self, card: np.ndarray, template: str) -> dict[str, tuple[list[float], float]]:
         tpl = get_template(template)
         size = tuple(self.pre["detector_size"])
-        x = to_tensor(cv2.resize(card, size, interpolation=cv2.INTER_AREA), self.pre["mean"], self.pre["std"])
+        x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
         maps = self.model.detector(x[None])["maps"].sigmoid()[0]
         idx = [LINE_KEYS.index(f"{template}/{k}") for k in tpl.line_keys]
         sx = CARD_SIZE[0] / maps.shape[-1]
@@ -225,9 +225,10 @@ class CardReader:
         if not boxes:
             return {}
         keys = list(boxes)
-        crops, maps = [], []
+        crops, maps, raw = [], [], []
         for k in keys:
             crop, off, sc = crop_line(card, boxes[k][0], self.pre)
+            raw.append(crop)
             crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
             maps.append((off, sc, crop.shape[1]))
         logits_of: dict[int, torch.Tensor] = {}
@@ -247,7 +248,9 @@ class CardReader:
                 xs = np.array([[off + c.x0 * sc, ymid], [off + c.x1 * sc, ymid]], dtype=np.float64)
                 img = _apply_h(inv, xs)
                 c.x0, c.x1 = float(img[0, 0]), float(img[1, 0])
-            out[k] = LineRead(key=k, text=text, confidence=conf, chars=chars, box=_box_to_image(inv, box))
+            out[k] = LineRead(
+                key=k, text=text, confidence=conf, chars=chars, box=_box_to_image(inv, box), crop=raw[i]
+            )
         return out
 
 

@@ -24,6 +24,7 @@ class LineRead:
     confidence: float
     chars: list[CharRead] = field(default_factory=list)
     box: list[float] | None = None  # axis-aligned box in input-image pixels
+    crop: Any = field(default=None, repr=False)  # the recogniser's input (uint8 RGB, H = 32), for review
 
 
 @dataclass

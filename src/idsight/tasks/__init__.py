@@ -4,11 +4,13 @@
 plus named component losses, so the training loop stays generic. ``model`` may be the sub-network or
 a whole :class:`idsight.models.reader.ReaderModel` (the task picks its part).
 
-Registered: ``ctc_recognition``, ``line_detection``, ``template_classification``.
+Registered: ``ctc_recognition``, ``line_detection``, ``template_classification``, ``distillation``
+(a frozen teacher + one of the others).
 """
 
 from idsight.tasks.classification import TemplateClassification
 from idsight.tasks.detection import LineDetection
+from idsight.tasks.distill import Distillation
 from idsight.tasks.recognition import CTCRecognition
 
-__all__ = ["CTCRecognition", "LineDetection", "TemplateClassification"]
+__all__ = ["CTCRecognition", "Distillation", "LineDetection", "TemplateClassification"]

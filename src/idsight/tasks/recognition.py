@@ -18,7 +18,8 @@ class CTCRecognition:
 
     ``batch``: ``image`` (B,3,32,W); ``targets`` concatenated int64 label indices (1..C-1);
     ``target_lengths`` (B,); optional ``input_lengths`` (B,) valid timesteps (unpadded width // 4,
-    default: all T); optional ``teacher_logits`` (B,T,C) used when ``kd_weight > 0``.
+    default: all T); optional ``teacher_logits`` (B,T,C) used when ``kd_weight > 0``; optional
+    ``labelled`` (B,) bool: rows without a label (target length 0) add no CTC term, only the KD term.
     ``loss = ctc_weight * ctc + kd_weight * kd``. ``preds`` is the per-timestep argmax (B,T).
     """
 
@@ -65,15 +66,21 @@ class CTCRecognition:
         tl = torch.as_tensor(batch["target_lengths"], dtype=torch.long).cpu()
         targets = torch.as_tensor(batch["targets"], dtype=torch.long)
         log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, B, C)
-        ctc = F.ctc_loss(
-            log_probs,
-            targets.to(log_probs.device),
-            il,
-            tl,
-            blank=self.blank,
-            reduction="mean",
-            zero_infinity=self.zero_infinity,
-        )
+        labelled = batch.get("labelled")
+        labelled = tl > 0 if labelled is None else torch.as_tensor(labelled, dtype=torch.bool).cpu()
+        if bool(labelled.any()):
+            per_line = F.ctc_loss(
+                log_probs,
+                targets.to(log_probs.device),
+                il,
+                tl,
+                blank=self.blank,
+                reduction="none",
+                zero_infinity=self.zero_infinity,
+            )  # CTC "mean" reduction: each line's loss over its target length, then over lines
+            ctc = (per_line / tl.clamp_min(1).to(per_line.device))[labelled.to(per_line.device)].mean()
+        else:
+            ctc = logits.sum() * 0.0
         out = {"ctc": ctc}
         loss = self.ctc_weight * ctc
         teacher = batch.get("teacher_logits")

@@ -37,6 +37,7 @@ PLUGIN_MODULES = (
     "idsight.tasks",
     "idsight.data",
     "idsight.data.cards",
+    "idsight.data.lines",
     "idsight.train.toy",
 )
 

@@ -112,7 +112,7 @@ class LitTask(L.LightningModule):
         if c.scheduler == "none" and c.warmup == 0:
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        if c.scheduler == "onecycle":
+        if c.scheduler == "onecycle" and total >= 4:  # OneCycleLR cannot split fewer steps into phases
             pct = min(0.5, c.warmup / total) if c.warmup else 0.3
             sched: Any = torch.optim.lr_scheduler.OneCycleLR(
                 opt, max_lr=c.lr, total_steps=total, pct_start=max(pct, 1.0 / total)

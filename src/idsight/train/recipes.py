@@ -56,6 +56,12 @@ class ReaderRecipe(_Strict):
     detector: TrainConfig
     recognizer: TrainConfig
     out: str = "runs/models"
+    teacher: str | None = Field(
+        default=None, description="teacher artifact (name or path) for distillation tasks and copied parts"
+    )
+    copy_from_teacher: list[Literal["localizer", "classifier", "detector", "recognizer"]] = Field(
+        default_factory=list, description="parts taken as they are from the teacher (already light)"
+    )
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ReaderRecipe:
@@ -94,6 +100,23 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
     return dirs
 
 
+def _load_teacher(recipe: ReaderRecipe) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The teacher artifact's weights and metadata, when the recipe names one."""
+    if recipe.teacher is None:
+        if recipe.copy_from_teacher:
+            raise BadConfigError("copy_from_teacher needs a 'teacher' artifact")
+        return None
+    from idsight import hub
+
+    state, meta = load_artifact(hub.resolve(recipe.teacher))
+    if meta.get("charset", CHARSET) != CHARSET:
+        raise BadConfigError(
+            f"teacher {recipe.teacher!r} was trained with a different charset "
+            f"({len(meta.get('charset', ''))} vs {len(CHARSET)} characters)"
+        )
+    return state, meta
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -127,6 +150,17 @@ def _best_weights(result: Any) -> dict[str, torch.Tensor]:
         state = torch.load(result.best_path, map_location="cpu", weights_only=True)["state_dict"]
         return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     return {k: v.detach().clone() for k, v in result.module.model.state_dict().items()}
+
+
+def _parent(recipe: ReaderRecipe, teacher: Any) -> dict[str, Any] | None:
+    """The teacher a student was distilled from (name and sha256), or None for a teacher."""
+    if teacher is None or recipe.teacher is None:
+        return None
+    from idsight import hub
+    from idsight.artifact import sha256_file
+
+    path = hub.resolve(recipe.teacher)
+    return {"name": path.stem, "sha256": sha256_file(path), "relation": "distilled from"}
 
 
 def git_commit() -> str | None:
@@ -170,13 +204,23 @@ def train_reader(
     run_dir = Path(recipe.out) / recipe.name
     arch: dict[str, Any] = {}
     state: dict[str, torch.Tensor] = {}
-    component_metrics: dict[str, dict[str, float]] = {}
+    component_metrics: dict[str, dict[str, Any]] = {}
     wanted = list(PARTS) if only is None else [only]
+    teacher = _load_teacher(recipe)
     for part in PARTS:
         cfg = _with_dirs(getattr(recipe, part), dirs, run_dir / part)
         if part == "recognizer" and not cfg.model.kwargs.get("num_classes"):
             cfg.model.kwargs["num_classes"] = len(CHARSET) + 1
+        if cfg.task.name == "distillation":
+            cfg.task.kwargs.setdefault("teacher", recipe.teacher)
         arch[part] = {"name": cfg.model.name, "kwargs": cfg.model.kwargs}
+        if part in recipe.copy_from_teacher and teacher is not None:
+            tstate, tmeta = teacher
+            arch[part] = tmeta["arch"][part]
+            prefix = f"{part}."
+            state.update({k: v.float() for k, v in tstate.items() if k.startswith(prefix)})
+            component_metrics[part] = {"copied_from": str(recipe.teacher)}
+            continue
         cache = run_dir / "parts" / f"{part}.safetensors"
         key = _config_key(cfg)
         if part not in wanted:
@@ -226,7 +270,7 @@ def train_reader(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
         "metrics": {"components": component_metrics},
-        "parent": None,
+        "parent": _parent(recipe, teacher),
     }
     path = Path(out) if out else run_dir / f"{recipe.name}.safetensors"
     model.to_artifact(path, meta, dtype=recipe.storage_dtype)

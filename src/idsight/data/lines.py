@@ -1,0 +1,101 @@
+"""A folder of line crops for distillation: ``lines.jsonl`` + PNG files.
+
+Each row is ``{"file", "text": str | null, "read_id", "key", "source"}``. A row with a text is
+labelled (a reviewed line); a row without one adds only the distillation term. Rows are split into
+train/val by a hash of their read id, so all lines of one card land on the same side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
+
+from idsight.data.charset import encode  # noqa: E402
+from idsight.data.io import load_image  # noqa: E402
+from idsight.ocr.predictor import DEFAULT_PREPROCESSING, pad_batch, to_tensor, width_buckets  # noqa: E402
+from idsight.registry import DATASETS  # noqa: E402
+
+PRE = DEFAULT_PREPROCESSING
+
+
+def in_val(read_id: str, fraction: float) -> bool:
+    h = int(hashlib.sha256(read_id.encode()).hexdigest()[:8], 16)
+    return h % 10_000 < fraction * 10_000
+
+
+def line_augment(seed: int) -> A.Compose:
+    """Photometric noise only: geometry must stay, so the CTC alignment matches the teacher's."""
+    return A.Compose(
+        [
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.6),
+            A.GaussianBlur(blur_limit=(3, 3), p=0.2),
+            A.GaussNoise(std_range=(0.02, 0.06), p=0.3),
+            A.ImageCompression(quality_range=(50, 95), p=0.3),
+        ],
+        seed=seed,
+    )
+
+
+@DATASETS.register("line_folder")
+class LineFolder(Dataset):
+    """``LineFolder(dir=..., split="train"|"val"|"all", val_fraction=0.1, augment=True, seed=0)``."""
+
+    def __init__(
+        self,
+        *,
+        dir: str,
+        split: str = "all",
+        val_fraction: float = 0.1,
+        augment: bool = True,
+        seed: int = 0,
+    ) -> None:
+        root = Path(dir)
+        with open(root / "lines.jsonl", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        if split != "all":
+            rows = [r for r in rows if in_val(r["read_id"], val_fraction) == (split == "val")]
+        self.root = root
+        self.rows = rows
+        self.aug = line_augment(seed) if augment and split != "val" else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, list[int], bool]:
+        row = self.rows[i]
+        img = load_image(self.root / row["file"], min_side=4)
+        if self.aug is not None:
+            img = self.aug(image=img)["image"]
+        text = row.get("text")
+        return (
+            to_tensor(np.ascontiguousarray(img), PRE["mean"], PRE["std"]),
+            encode(text or ""),
+            text is not None,
+        )
+
+    @staticmethod
+    def collate(items: list[tuple[torch.Tensor, list[int], bool]]) -> dict[str, Any]:
+        stride = PRE["recognizer_stride"]
+        chunks = []
+        for group in width_buckets([x[0].shape[-1] for x in items]):
+            part = [items[i] for i in group]
+            chunks.append(
+                {
+                    "image": pad_batch([x[0] for x in part]),
+                    "targets": torch.tensor([t for x in part for t in x[1]], dtype=torch.long),
+                    "target_lengths": torch.tensor([len(x[1]) for x in part], dtype=torch.long),
+                    "input_lengths": torch.tensor([x[0].shape[-1] // stride for x in part]),
+                    "labelled": torch.tensor([x[2] for x in part], dtype=torch.bool),
+                }
+            )
+        return {"chunks": chunks}

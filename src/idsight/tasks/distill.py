@@ -1,0 +1,153 @@
+"""Distillation: a task that holds a frozen teacher and wraps a part's own task.
+
+``loss = distill_weight * D(teacher first format, student first format)
+       + label_weight * L(student, labels)``
+
+- ``D`` is the wrapped task's KD term: KL with a temperature for per-timestep character
+  distributions and template logits, L2 for probability maps.
+- ``L`` is the wrapped task's label loss (CTC for lines, BCE + dice for maps, cross-entropy for
+  templates), counted only on rows marked ``labelled`` (a reviewed or ground-truth line). An
+  unreviewed line contributes only ``D``.
+
+``trainee`` chooses which network learns:
+
+- ``"student"`` (default): the model given to the loop is the student; the teacher is frozen here.
+- ``"teacher"``: the model given to the loop is the teacher, trained from the labels alone.
+- ``"joint"``: the model is ``nn.ModuleDict({"student": ..., "teacher": ...})``; the student learns
+  from ``D`` and the labels, the teacher from the labels (``D`` does not push the teacher).
+
+The ablations of the method are weight settings: distillation only (``label_weight: 0``), reviews
+only (``distill_weight: 0``), both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from idsight.errors import BadConfigError
+from idsight.registry import TASKS
+
+Trainee = Literal["student", "teacher", "joint"]
+_KD_KEY = {"recognizer": "teacher_logits", "classifier": "teacher_logits"}  # others: "teacher_maps"
+_OUT_KEY = {"recognizer": "logits", "classifier": "logits"}  # others (detector, localizer): "maps"
+
+
+def load_teacher_part(teacher: str | nn.Module, part: str) -> nn.Module:
+    """The ``part`` network of a teacher artifact (name or path), frozen, in eval mode."""
+    if isinstance(teacher, str):
+        from idsight import hub
+        from idsight.models.reader import ReaderModel
+
+        model, _ = ReaderModel.from_artifact(hub.resolve(teacher))
+        net: nn.Module = getattr(model, part)
+    else:
+        net = teacher
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
+def check_same_classes(student: nn.Module, teacher: nn.Module, part: str) -> None:
+    """Student and teacher must share the output space (the charset, the detector classes)."""
+    s, t = getattr(student, "num_classes", None), getattr(teacher, "num_classes", None)
+    if s is not None and t is not None and s != t:
+        what = "charset sizes" if part == "recognizer" else "class counts"
+        raise BadConfigError(
+            f"teacher and student {part} have different {what} ({t - (part == 'recognizer')} vs "
+            f"{s - (part == 'recognizer')}); distillation needs the same output space"
+        )
+
+
+@TASKS.register("distillation")
+class Distillation(nn.Module):
+    """``task(model, batch) -> {"loss", "distill", "label", "preds", ...}`` (see the module docstring).
+
+    ``part``: which reader part (``recognizer``, ``detector``, ``localizer``, ``classifier``);
+    ``base``: the part's own task ``{"name", "kwargs"}``; ``teacher``: an artifact name or path, or a
+    module (the teacher's ``part`` network). The teacher is an ``nn.Module`` attribute, so it moves
+    with the LightningModule to the device, but its parameters are frozen and never optimised.
+    """
+
+    def __init__(
+        self,
+        *,
+        part: str,
+        base: dict[str, Any],
+        teacher: str | nn.Module,
+        trainee: Trainee = "student",
+        distill_weight: float = 1.0,
+        label_weight: float = 1.0,
+        temperature: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if trainee not in ("student", "teacher", "joint"):
+            raise BadConfigError(f"trainee must be student, teacher or joint, got {trainee!r}")
+        if distill_weight < 0 or label_weight < 0 or distill_weight + label_weight == 0:
+            raise BadConfigError("distill_weight and label_weight must be >= 0 and not both 0")
+        self.part = part
+        self.trainee = trainee
+        self.distill_weight = float(distill_weight)
+        self.label_weight = float(label_weight)
+        kd: dict[str, Any] = {"kd_weight": 1.0}
+        if part in ("recognizer", "classifier"):
+            kd["kd_temperature"] = temperature
+        kwargs = dict(base.get("kwargs") or {})
+        self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})
+        self.label_task = TASKS.build(base["name"], **kwargs)  # the teacher's own loss (joint/teacher)
+        self.teacher = None if trainee != "student" else load_teacher_part(teacher, part)
+
+    def train(self, mode: bool = True) -> Distillation:
+        """The loop switches modules to training mode; a frozen teacher stays in eval mode (BatchNorm
+        statistics and dropout untouched)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        if self.trainee == "teacher":
+            return self._label_only(model, batch)
+        if "chunks" in batch:  # width-bucketed lines: one sub-batch per bucket, weighted by line count
+            outs = [self(model, c) for c in batch["chunks"]]
+            n = torch.tensor([float(len(c["image"])) for c in batch["chunks"]])
+            w = (n / n.sum()).tolist()
+            keys = [k for k, v in outs[0].items() if isinstance(v, Tensor) and v.dim() == 0]
+            res: dict[str, Any] = {k: sum(o[k] * wi for o, wi in zip(outs, w, strict=True)) for k in keys}
+            res["preds"] = [o["preds"] for o in outs]
+            return res
+        if self.trainee == "joint":
+            if not isinstance(model, nn.ModuleDict) or set(model) != {"student", "teacher"}:
+                raise BadConfigError("trainee 'joint' needs model = ModuleDict(student=..., teacher=...)")
+            student, teacher = model["student"], model["teacher"]
+        else:
+            assert self.teacher is not None
+            student, teacher = model, self.teacher
+        check_same_classes(student, teacher, self.part)
+        key = _OUT_KEY.get(self.part, "maps")
+        t_label = None
+        kd_batch = dict(batch)
+        if self.trainee == "joint":
+            t_label = self.label_task(teacher, batch)
+            kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = t_label.get("logits", None)
+            if kd_batch[_KD_KEY.get(self.part, "teacher_maps")] is None:
+                kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
+        elif self.distill_weight > 0:
+            with torch.no_grad():
+                kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
+        out = dict(self.student_task(student, kd_batch))
+        distill = out.get("kd", out["loss"].new_zeros(()))
+        label = out["loss"] - distill  # the part task's own (label) loss
+        out.update(distill=distill.detach(), label=label.detach())
+        out["loss"] = self.distill_weight * distill + self.label_weight * label
+        if t_label is not None:
+            out["teacher_label"] = t_label["loss"].detach()
+            out["loss"] = out["loss"] + t_label["loss"]
+        return out
+
+    def _label_only(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+        out = dict(self.label_task(model, batch))
+        out["label"] = out["loss"].detach()
+        return out

@@ -1,0 +1,293 @@
+"""``idsight distill``: a new student version from the teacher and people's reviews.
+
+1. Snapshot the training lines into ``<out>.data/lines``: every stored read's line crops, labelled
+   with the reviewed text where a person reviewed the field (:func:`idsight.review.capture.line_targets`),
+   plus the line crops of ``synthetic`` generated cards read by the student (unlabelled: teacher only).
+2. Train the chosen network with the ``distillation`` task and the shared ``fit``.
+3. Write the new artifact: the parent student's parts with the new recogniser, and its lineage
+   (parent name and sha256, the review ids' count and hash, the config, the metrics on the held-out set).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from idsight import __version__, hub
+from idsight.artifact import read_meta, sha256_file
+from idsight.data.charset import check_text
+from idsight.errors import BadConfigError
+from idsight.train.config import OptimConfig, PlateauConfig, TrainerConfig, read_yaml, validate_config
+
+
+class DistillConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    teacher: str = "idsight-reader-teacher"
+    student: str = "idsight-reader-student"
+    reviews: str | None = Field(default=None, description="review store URL (sqlite:///reviews.db)")
+    synthetic: int = Field(default=0, ge=0, description="generated cards read by the student (KD only)")
+    synthetic_seed: int = Field(default=500, ge=0, lt=1000)
+    synthetic_font_pool: Literal["train", "shifted", "all"] = "train"
+    part: Literal["recognizer"] = "recognizer"
+    trainee: Literal["student", "teacher", "joint"] = "student"
+    distill_weight: float = Field(default=1.0, ge=0)
+    label_weight: float = Field(default=1.0, ge=0)
+    temperature: float = Field(default=2.0, gt=0)
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    augment: bool = True
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = 0
+    optim: OptimConfig = Field(
+        default_factory=lambda: OptimConfig(lr=1e-3, weight_decay=1e-4, scheduler="cosine", warmup=10)
+    )
+    trainer: TrainerConfig = Field(
+        default_factory=lambda: TrainerConfig(max_epochs=8, gradient_clip_val=5.0, log_every_n_steps=10)
+    )
+    plateau: PlateauConfig = Field(
+        default_factory=lambda: PlateauConfig(monitor="val/loss", patience=2, min_delta=1e-3)
+    )
+    holdout: bool = Field(default=True, description="score the new version on the fixed held-out set")
+
+
+def load_distill_config(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
+) -> DistillConfig:
+    data = read_yaml(path) if path is not None else {}
+    return validate_config(DistillConfig, data, overrides, source=Path(path) if path else "<defaults>")
+
+
+def _reader_part(name: str, part: str) -> tuple[Any, dict[str, Any], Path]:
+    from idsight.models.reader import ReaderModel
+
+    path = hub.resolve(name)
+    model, meta = ReaderModel.from_artifact(path)
+    return model, meta, path
+
+
+def check_compatible(t_meta: dict[str, Any], s_meta: dict[str, Any], t_path: Path, s_path: Path) -> None:
+    """Teacher and student must share the charset and the recogniser's preprocessing."""
+    tc, sc = t_meta.get("charset"), s_meta.get("charset")
+    if tc != sc:
+        only_t = sorted(set(tc or "") - set(sc or ""))[:5]
+        only_s = sorted(set(sc or "") - set(tc or ""))[:5]
+        raise BadConfigError(
+            f"teacher {t_path.name} and student {s_path.name} have different charsets "
+            f"({len(tc or '')} vs {len(sc or '')} characters; only in teacher: {''.join(only_t)!r}, "
+            f"only in student: {''.join(only_s)!r})"
+        )
+    keys = ("recognizer_height", "recognizer_stride", "mean", "std", "crop_pad")
+    tp, sp = t_meta.get("preprocessing", {}), s_meta.get("preprocessing", {})
+    diff = [k for k in keys if tp.get(k) != sp.get(k)]
+    if diff:
+        raise BadConfigError(f"teacher and student crop lines differently ({', '.join(diff)})")
+
+
+def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dict[str, Any]:
+    """Write ``out_dir/lines.jsonl`` + PNGs; returns what went in (counts, review ids' hash)."""
+    from idsight.review.capture import line_targets
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    review_ids: list[str] = []
+    reads = 0
+    rejected: list[str] = []
+    if cfg.reviews:
+        from idsight.review.store import ReviewStore
+
+        with ReviewStore(cfg.reviews) as store:
+            for read in store._iter_reads(reviewed_only=False):
+                reads += 1
+                review_ids += [r.id for r in read.reviews]
+                for key, text in line_targets(read).items():
+                    if text is not None and check_text(text):
+                        rejected.append(f"{read.id}/{key}: {''.join(sorted(check_text(text)))!r}")
+                        text = None
+                    f = f"{read.id}-{key}.png"
+                    (out_dir / f).write_bytes(read.crops[key])
+                    rows.append({"file": f, "text": text, "read_id": read.id, "key": key, "source": "review"})
+    if rejected:
+        print(
+            f"[distill] {len(rejected)} reviewed line(s) have characters outside the charset and are "
+            f"used for distillation only: {'; '.join(rejected[:5])}{' ...' if len(rejected) > 5 else ''}",
+            flush=True,
+        )
+    if cfg.synthetic:
+        rows += _synthetic_rows(cfg, out_dir, student_path)
+    with open(out_dir / "lines.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    labelled = sum(r["text"] is not None for r in rows)
+    if labelled == 0 and cfg.distill_weight == 0:
+        raise BadConfigError("no reviewed lines to learn from and distill_weight is 0: nothing to train on")
+    if not rows:
+        raise BadConfigError("no training lines: give --reviews with stored reads and/or --synthetic N")
+    ids = "\n".join(sorted(review_ids)).encode()
+    return {
+        "reads": reads,
+        "reviews": {"count": len(review_ids), "ids_sha256": hashlib.sha256(ids).hexdigest()},
+        "lines": len(rows),
+        "labelled_lines": labelled,
+        "out_of_charset_lines": len(rejected),
+        "synthetic": {
+            "cards": cfg.synthetic,
+            "seed": cfg.synthetic_seed,
+            "font_pool": cfg.synthetic_font_pool,
+        },
+    }
+
+
+def _synthetic_rows(cfg: DistillConfig, out_dir: Path, student_path: Path) -> list[dict[str, Any]]:
+    """Generated cards, read by the student as in production; their crops carry no label."""
+    from idsight.data.synth import write_cards
+    from idsight.errors import IdsightError
+    from idsight.ocr.predictor import CardReader
+    from idsight.review.capture import png_bytes
+    from idsight.templates import TEMPLATE_NAMES
+
+    reader = CardReader.load(student_path)
+    rows: list[dict[str, Any]] = []
+    per = -(-cfg.synthetic // len(TEMPLATE_NAMES))
+    for i, tpl in enumerate(TEMPLATE_NAMES):
+        d = out_dir.parent / f"synth-{tpl}"
+        labels = write_cards(
+            tpl, per, d, photo=True, seed=cfg.synthetic_seed * 10 + i, font_pool=cfg.synthetic_font_pool
+        )
+        with open(labels, encoding="utf-8") as fh:
+            recs = [json.loads(line) for line in fh if line.strip()]
+        for n, rec in enumerate(recs):
+            try:
+                res = reader.read_path(d / rec["image"])
+            except IdsightError:
+                continue
+            for key, line in res.lines.items():
+                f = f"synth-{tpl}-{n}-{key}.png"
+                (out_dir / f).write_bytes(png_bytes(line.crop))
+                rows.append(
+                    {
+                        "file": f,
+                        "text": None,
+                        "read_id": f"synth-{tpl}-{n}",
+                        "key": key,
+                        "source": "synthetic",
+                    }
+                )
+    return rows
+
+
+def distill(
+    cfg: DistillConfig, out: str | Path, *, argv: list[str] | None = None, work_dir: str | Path | None = None
+) -> Path:
+    """Train a new version (see the module docstring); returns the new artifact's path."""
+    from idsight.tasks.distill import Distillation
+    from idsight.train.config import ComponentConfig, DataConfig, TrainConfig
+    from idsight.train.engine import fit
+    from idsight.train.recipes import git_commit
+
+    out = Path(out)
+    work = Path(work_dir) if work_dir else out.with_name(out.stem + ".work")
+    teacher, t_meta, t_path = _reader_part(cfg.teacher, cfg.part)
+    student, s_meta, s_path = _reader_part(cfg.student, cfg.part)
+    check_compatible(t_meta, s_meta, t_path, s_path)
+    data = snapshot_lines(cfg, work / "data" / "lines", s_path)
+    print(
+        f"[distill] {data['lines']} lines ({data['labelled_lines']} reviewed) from {data['reads']} reads "
+        f"and {cfg.synthetic} generated cards; training the {cfg.trainee}",
+        flush=True,
+    )
+    t_net, s_net = teacher.recognizer, student.recognizer
+    trained = {
+        "student": s_net,
+        "teacher": t_net,
+        "joint": nn.ModuleDict({"student": s_net, "teacher": t_net}),
+    }
+    model = trained[cfg.trainee]
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    task = Distillation(
+        part=cfg.part,
+        base={"name": "ctc_recognition", "kwargs": {}},
+        teacher=t_net if cfg.trainee == "student" else nn.Identity(),
+        trainee=cfg.trainee,
+        distill_weight=cfg.distill_weight,
+        label_weight=cfg.label_weight,
+        temperature=cfg.temperature,
+    )
+    lines_dir = str(work / "data" / "lines")
+    common = {"dir": lines_dir, "val_fraction": cfg.val_fraction, "seed": cfg.seed}
+    from idsight.data.lines import LineFolder
+
+    has_val = (
+        cfg.val_fraction > 0
+        and len(LineFolder(dir=lines_dir, split="val", val_fraction=cfg.val_fraction)) > 0
+    )
+    tcfg = TrainConfig(
+        model=ComponentConfig(
+            name=s_meta["arch"][cfg.part]["name"], kwargs=s_meta["arch"][cfg.part]["kwargs"]
+        ),
+        task=ComponentConfig(name="distillation", kwargs={"teacher": t_path.stem, "trainee": cfg.trainee}),
+        data=DataConfig(
+            name="line_folder",
+            train={**common, "split": "train" if has_val else "all", "augment": cfg.augment},
+            val={**common, "split": "val", "augment": False} if has_val else None,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+        ),
+        optim=cfg.optim,
+        trainer=cfg.trainer,
+        plateau=cfg.plateau if has_val else cfg.plateau.model_copy(update={"enabled": False}),
+        out_dir=str(work / "train"),
+    )
+    res = fit(tcfg, model=model, task=task)
+    if res.best_path:  # the best epoch on the plateau metric
+        state = torch.load(res.best_path, map_location="cpu", weights_only=True)["state_dict"]
+        model.load_state_dict(
+            {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        )
+    base, base_meta, base_path = (
+        (teacher, t_meta, t_path) if cfg.trainee == "teacher" else (student, s_meta, s_path)
+    )
+    new = copy.deepcopy(base).eval()
+    if cfg.trainee == "joint":
+        new.recognizer.load_state_dict(s_net.state_dict())
+    meta: dict[str, Any] = {
+        **{k: base_meta[k] for k in ("task", "role", "charset", "preprocessing") if k in base_meta},
+        "config": {"distill": cfg.model_dump(mode="json"), "parent_config": base_meta.get("config")},
+        "parent": {"name": base_path.stem, "sha256": sha256_file(base_path), "relation": "fine-tuned from"},
+        "teacher": {"name": t_path.stem, "sha256": sha256_file(t_path)},
+        "data": data,
+        "provenance": {
+            "command": "idsight " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+            "git_commit": git_commit(),
+            "idsight_version": __version__,
+            "torch_version": torch.__version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        "metrics": {
+            "distill": {k: round(v, 5) for k, v in res.metrics.items() if k.startswith(("val/", "train/"))},
+            "epochs": res.epochs_run,
+            "train_seconds": round(res.seconds, 1),
+        },
+    }
+    new.to_artifact(out, meta, dtype=base_meta.get("config", {}).get("storage_dtype", "float16"))
+    if cfg.holdout:
+        from idsight.train.holdout import record_holdout
+
+        record_holdout(out)
+    print(f"[distill] wrote {out}", flush=True)
+    return out
+
+
+def describe_version(path: Path) -> dict[str, Any]:
+    meta = read_meta(path)
+    return {"parent": meta.get("parent"), "data": meta.get("data"), "metrics": meta.get("metrics", {})}
