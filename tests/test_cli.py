@@ -34,6 +34,10 @@ def run(*args: str) -> tuple[int, str, str]:
         ["models"],
         ["models", "list"],
         ["demo"],
+        ["distill"],
+        ["models", "promote"],
+        ["review"],
+        ["review", "serve"],
     ],
 )
 def test_help_everywhere(cmd: list[str]) -> None:

@@ -211,18 +211,27 @@ def demo(
     seed: Annotated[int, typer.Option(help="Data seed (held-out seeds are >= 9000).")] = 9100,
     model: ModelOpt = "default",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Keep the generated cards here.")] = None,
+    loop: Annotated[
+        bool, typer.Option(help="Also run the review loop: review, distil, gate, promote, compare.")
+    ] = True,
+    review_cards: Annotated[int, typer.Option(min=2, help="Shifted-font cards to review.")] = 60,
+    epochs: Annotated[int, typer.Option(min=1, help="Distillation epochs.")] = 6,
+    holdout_cards: Annotated[
+        int | None, typer.Option(min=1, help="Gate's held-out cards per template (default: the fixed set).")
+    ] = None,
 ) -> None:
-    """The main job on built-in data: generate sample cards, read them, print per-field accuracy."""
+    """The main job on built-in data: read cards, then learn from reviews of a shifted batch."""
     from idsight.demo import run_demo
 
-    run_demo(count=count, seed=seed, model=model, out_dir=out_dir)
-
-
-from idsight.cli.distill import distill as _distill  # noqa: E402
-from idsight.cli.distill import promote as _promote  # noqa: E402
-
-app.command("distill")(_distill)
-models_app.command("promote")(_promote)
+    run_demo(
+        count=count,
+        seed=seed,
+        model=model,
+        out_dir=out_dir,
+        loop=loop,
+        review_cards=review_cards,
+        epochs=epochs,
+    )
 
 
 def main() -> None:  # pragma: no cover

@@ -33,7 +33,7 @@ def simulate_reviews(
 ) -> dict[str, Any]:
     """Review every queued read whose source image has a truth; returns counts."""
     reads = fields = corrected = 0
-    todo = [r for r in store._iter_reads(reviewed_only=False) if not r.reviews and r.source in truth]
+    todo = [r for r in store.iter_reads() if not r.reviews and r.source in truth]
     for read in todo:
         gt = truth[read.source]
         verdicts: dict[str, dict[str, Any]] = {}

@@ -225,6 +225,10 @@ class ReviewStore:
                 return
             after = page[-1]
 
+    def iter_reads(self, *, reviewed_only: bool = False) -> Iterator[Read]:
+        """Every read (or every reviewed one), oldest first, with crops and reviews; memory stays flat."""
+        return self._iter_reads(reviewed_only=reviewed_only)
+
     def reviews_for_training(self) -> Iterator[tuple[Read, dict[str, str]]]:
         """(read, final text per reviewed field): confirmed -> the reading, corrected -> the correction."""
         for read in self._iter_reads(reviewed_only=True):

@@ -106,7 +106,7 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
         from idsight.review.store import ReviewStore
 
         with ReviewStore(cfg.reviews) as store:
-            for read in store._iter_reads(reviewed_only=False):
+            for read in store.iter_reads():
                 reads += 1
                 review_ids += [r.id for r in read.reviews]
                 for key, text in line_targets(read).items():

@@ -81,7 +81,9 @@ def _dtype(meta: dict[str, Any]) -> str:
     return str(cfg.get("storage_dtype") or (cfg.get("parent_config") or {}).get("storage_dtype") or "float16")
 
 
-def promote(candidate: str | Path, *, name: str | None = None) -> dict[str, Any]:
+def promote(
+    candidate: str | Path, *, name: str | None = None, spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Gate ``candidate`` against the current default; on success install it as the new default.
 
     Returns ``{"candidate", "current", "promoted", "path"}``; raises :class:`GateRefused` on a regression.
@@ -89,8 +91,8 @@ def promote(candidate: str | Path, *, name: str | None = None) -> dict[str, Any]
     cand_path = hub.resolve(candidate)
     read_meta(cand_path)  # a corrupt candidate fails here, before any scoring
     current_path = hub.resolve("default")
-    cand = score_holdout(cand_path)
-    cur = score_holdout(current_path)
+    cand = score_holdout(cand_path, spec)
+    cur = score_holdout(current_path, spec)
     report = {
         "candidate": {
             "name": cand_path.stem,
