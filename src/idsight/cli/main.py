@@ -234,5 +234,12 @@ def demo(
     )
 
 
+from idsight.cli.distill import distill as _distill  # noqa: E402
+from idsight.cli.distill import promote as _promote  # noqa: E402
+
+app.command("distill")(_distill)
+models_app.command("promote")(_promote)
+
+
 def main() -> None:  # pragma: no cover
     app()

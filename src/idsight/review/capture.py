@@ -8,11 +8,13 @@ one is split over its lines (MRZ lines at ``\\n``; a two-line address at the mod
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import cv2
 import numpy as np
 
+from idsight.ocr.cleanup.dates import format_dmy, format_kr
 from idsight.review.models import Read
 from idsight.review.store import ReviewStore
 from idsight.templates import get_template
@@ -74,6 +76,21 @@ def split_lines(text: str, keys: tuple[str, ...], predicted: dict[str, str], joi
     return out if all(out.values()) else {}
 
 
+_PRINTED_DATE = {"date_kr": format_kr, "date_dmy": format_dmy}
+
+
+def printed_text(kind: str, text: str) -> str:
+    """A field value as printed on its line: dates are kept ISO (``2017-09-23``) but printed per template
+    (``2017. 9. 23.``, ``23 09 2017``); a value that is not an ISO date is kept as it is."""
+    fmt = _PRINTED_DATE.get(kind)
+    if fmt is None:
+        return text
+    try:
+        return fmt(dt.date.fromisoformat(text))
+    except ValueError:
+        return text
+
+
 def line_targets(read: Read) -> dict[str, str | None]:
     """Per stored crop: its reviewed text, or None when its field was not reviewed (KD only)."""
     final = read.final_texts()
@@ -86,5 +103,5 @@ def line_targets(read: Read) -> dict[str, str | None]:
         if not keys:
             continue
         predicted = (read.fields.get(spec.name) or {}).get("lines") or {}
-        out.update(split_lines(final[spec.name], keys, predicted, spec.joiner))
+        out.update(split_lines(printed_text(spec.kind, final[spec.name]), keys, predicted, spec.joiner))
     return out
