@@ -231,6 +231,7 @@ def demo(
         loop=loop,
         review_cards=review_cards,
         epochs=epochs,
+        holdout_cards=holdout_cards,
     )
 
 
