@@ -1,0 +1,72 @@
+"""The pure helpers of benchmarks/distill.py (the benchmark itself needs trained models and minutes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_distill", ROOT / "benchmarks" / "distill.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_distill"] = mod
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("bench_distill", None)
+
+
+def test_seeds_and_splits(bench):
+    assert bench.parse_seeds("0,1,2") == [0, 1, 2]
+    with pytest.raises(ValueError):
+        bench.parse_seeds("1,1")
+    assert bench.split_even(200, 2) == [100, 100]
+    assert bench.split_even(7, 2) == [4, 3]
+    review = {bench.review_seed(9300, s, i) for s in (0, 1, 2) for i in (0, 1)}
+    evals = {bench.eval_seed(9300, i) for i in (0, 1)}
+    assert len(review) == 6 and not review & evals and min(review | evals) >= 1000
+
+
+def test_mean_std_is_sample_std(bench):
+    assert bench.mean_std([0.5, 0.7]) == {"mean": 0.6, "std": pytest.approx(0.14142, abs=1e-5), "n": 2}
+    assert bench.mean_std([0.5]) == {"mean": 0.5, "std": 0.0, "n": 1}
+    assert bench.mean_std([])["mean"] is None
+
+
+def _model(params, size, acc, median, cer=0.01):
+    overall = {
+        "field_exact_match": acc,
+        "cer": cer,
+        "latency_ms": {"median": median, "p90": median and median * 1.2},
+    }
+    return {"parameter_count": params, "file_size_bytes": size, "overall": overall}
+
+
+def test_compare_goals(bench):
+    c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(900, 9, 0.945, 18.0))
+    assert c["params_ratio"] == 0.09 and c["speedup_median"] == pytest.approx(5.556, abs=1e-3)
+    assert c["accuracy_gap_points"] == pytest.approx(0.5)
+    assert c["goals"]["params_ratio_ok"] and c["goals"]["speedup_ok"] and c["goals"]["gap_ok"]
+    c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(1_100, 11, 0.93, 25.0))
+    assert not (c["goals"]["params_ratio_ok"] or c["goals"]["speedup_ok"] or c["goals"]["gap_ok"])
+    c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(900, 9, 0.0, None))  # everything rejected
+    assert c["speedup_median"] is None and not c["goals"]["speedup_ok"]
+
+
+def test_ordering_and_aggregate(bench):
+    good = {"before": 0.5, "distill_only": 0.6, "reviews_only": 0.7, "both": 0.8}
+    assert bench.ordering_ok(good)
+    assert not bench.ordering_ok({**good, "both": 0.7})
+    assert not bench.ordering_ok({**good, "distill_only": 0.5})
+    assert not bench.ordering_ok({**good, "both": None})
+    assert bench.ordering_ok({k: 1 - v for k, v in good.items()}, higher_is_better=False)
+
+    run = {"field_exact_match": 0.8, "cer": 0.02, "per_field": {"a": 1.0}, "train": {"wall_seconds": 10.0}}
+    agg = bench.aggregate([{"seed": 0, **run}, {"seed": 1, "error": "no lines"}])
+    assert agg["failed"] == 1 and agg["field_exact_match"]["n"] == 1
+    assert agg["per_field_mean"] == {"a": 1.0} and agg["train_seconds"]["mean"] == 10.0
