@@ -742,3 +742,41 @@ def test_distill_with_nothing_to_learn_from(tmp_path: Path, idsight_home: Path, 
     code, _, err = run("distill", "--teacher", m, "--student", m, "--out", str(out))
     one_line_error(code, err, 2, "no training lines")
     assert not out.exists()
+
+
+def test_cached_teacher_outputs_equal_the_teachers_and_replace_its_forward(tmp_path: Path) -> None:
+    """The teacher runs once per clean crop; batches carry its logits, so training never calls it."""
+    from idsight.data.lines import LineFolder, cache_teacher_logits
+    from idsight.models.recognizer import crnn_student
+    from idsight.tasks.distill import Distillation
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, w in enumerate((48, 96, 160)):
+        f = f"l{i}.png"
+        cv2.imwrite(str(tmp_path / f), rng.integers(0, 255, (32, w, 3), dtype=np.uint8))
+        rows.append(
+            {"file": f, "text": "AB" if i else None, "read_id": f"r{i}", "key": "k", "source": "review"}
+        )
+    (tmp_path / "lines.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    torch.manual_seed(0)
+    teacher = crnn_student(num_classes=20).eval()
+    assert cache_teacher_logits(tmp_path, teacher) == 3
+    ds = LineFolder(dir=str(tmp_path), augment=False)
+    batch = LineFolder.collate([ds[i] for i in range(3)])
+    for chunk in batch["chunks"]:
+        for n, w in enumerate(chunk["input_lengths"].tolist()):
+            crop = chunk["image"][n : n + 1, :, :, : w * 4]
+            with torch.no_grad():
+                ref = teacher(crop)["logits"][0]
+            torch.testing.assert_close(chunk["teacher_logits"][n, :w], ref, atol=2e-2, rtol=1e-2)
+
+    class Refuse(torch.nn.Module):
+        num_classes = 20
+
+        def forward(self, x: torch.Tensor) -> dict:
+            raise AssertionError("the teacher ran although its outputs were cached")
+
+    task = Distillation(part="recognizer", base={"name": "ctc_recognition"}, teacher=Refuse())
+    out = task(crnn_student(num_classes=20), batch)
+    assert float(out["distill"]) > 0 and torch.isfinite(out["loss"])

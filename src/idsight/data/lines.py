@@ -1,7 +1,9 @@
 """A folder of line crops for distillation: ``lines.jsonl`` + PNG files.
 
 Each row is ``{"file", "text": str | null, "read_id", "key", "source"}``. A row with a text is
-labelled (a reviewed line); a row without one adds only the distillation term. Rows are split into
+labelled (a reviewed line); a row without one adds only the distillation term. An optional
+``teacher_logits.safetensors`` (one ``(T, C)`` tensor per file name, see :func:`cache_teacher_logits`)
+holds the teacher's outputs on the clean crops, computed once, so training does not run the teacher. Rows are split into
 train/val by a hash of their read id, so all lines of one card land on the same side.
 """
 
@@ -18,6 +20,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
 from idsight.data.charset import encode  # noqa: E402
@@ -26,6 +29,8 @@ from idsight.ocr.predictor import DEFAULT_PREPROCESSING, pad_batch, to_tensor, w
 from idsight.registry import DATASETS  # noqa: E402
 
 PRE = DEFAULT_PREPROCESSING
+TEACHER_CACHE = "teacher_logits.safetensors"
+Item = tuple[torch.Tensor, list[int], bool, torch.Tensor | None]
 
 
 def in_val(read_id: str, fraction: float) -> bool:
@@ -67,35 +72,58 @@ class LineFolder(Dataset):
         self.root = root
         self.rows = rows
         self.aug = line_augment(seed) if augment and split != "val" else None
+        cache = root / TEACHER_CACHE
+        self.teacher = load_file(str(cache)) if cache.is_file() else None
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, list[int], bool]:
+    def __getitem__(self, i: int) -> Item:
         row = self.rows[i]
         img = load_image(self.root / row["file"], min_side=4)
         if self.aug is not None:
             img = self.aug(image=img)["image"]
         text = row.get("text")
+        teacher = None if self.teacher is None else self.teacher[row["file"]].float()
         return (
-            to_tensor(np.ascontiguousarray(img), PRE["mean"], PRE["std"]),
+            to_tensor(np.array(img), PRE["mean"], PRE["std"]),
             encode(text or ""),
             text is not None,
+            teacher,
         )
 
     @staticmethod
-    def collate(items: list[tuple[torch.Tensor, list[int], bool]]) -> dict[str, Any]:
+    def collate(items: list[Item]) -> dict[str, Any]:
         stride = PRE["recognizer_stride"]
         chunks = []
         for group in width_buckets([x[0].shape[-1] for x in items]):
             part = [items[i] for i in group]
-            chunks.append(
-                {
-                    "image": pad_batch([x[0] for x in part]),
-                    "targets": torch.tensor([t for x in part for t in x[1]], dtype=torch.long),
-                    "target_lengths": torch.tensor([len(x[1]) for x in part], dtype=torch.long),
-                    "input_lengths": torch.tensor([x[0].shape[-1] // stride for x in part]),
-                    "labelled": torch.tensor([x[2] for x in part], dtype=torch.bool),
-                }
-            )
+            chunk = {
+                "image": pad_batch([x[0] for x in part]),
+                "targets": torch.tensor([t for x in part for t in x[1]], dtype=torch.long),
+                "target_lengths": torch.tensor([len(x[1]) for x in part], dtype=torch.long),
+                "input_lengths": torch.tensor([x[0].shape[-1] // stride for x in part]),
+                "labelled": torch.tensor([x[2] for x in part], dtype=torch.bool),
+            }
+            cached = [x[3] for x in part if x[3] is not None]
+            if len(cached) == len(part):
+                t = chunk["image"].shape[-1] // stride
+                logits = torch.zeros(len(part), t, cached[0].shape[-1])
+                for n, c in enumerate(cached):
+                    logits[n, : c.shape[0]] = c
+                chunk["teacher_logits"] = logits  # padded steps are masked by input_lengths
+            chunks.append(chunk)
         return {"chunks": chunks}
+
+
+@torch.inference_mode()
+def cache_teacher_logits(dir: str | Path, teacher: torch.nn.Module) -> int:
+    """Run the teacher once over every clean crop of ``dir``, one line at a time (no padding, so each
+    line's outputs are exactly the teacher's on that crop); returns the number of lines."""
+    ds = LineFolder(dir=str(dir), split="all", augment=False)
+    out: dict[str, torch.Tensor] = {}
+    teacher.eval()
+    for i, row in enumerate(ds.rows):
+        out[row["file"]] = teacher(ds[i][0][None])["logits"][0].half().contiguous()
+    save_file(out, str(Path(dir) / TEACHER_CACHE))
+    return len(out)

@@ -134,8 +134,8 @@ class Distillation(nn.Module):
             kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = t_label.get("logits", None)
             if kd_batch[_KD_KEY.get(self.part, "teacher_maps")] is None:
                 kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
-        elif self.distill_weight > 0:
-            with torch.no_grad():
+        elif self.distill_weight > 0 and _KD_KEY.get(self.part, "teacher_maps") not in batch:
+            with torch.no_grad():  # (a batch may carry the teacher's outputs, computed once beforehand)
                 kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
         out = dict(self.student_task(student, kd_batch))
         distill = out.get("kd", out["loss"].new_zeros(()))

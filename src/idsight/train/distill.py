@@ -205,6 +205,10 @@ def distill(
         flush=True,
     )
     t_net, s_net = teacher.recognizer, student.recognizer
+    if cfg.trainee == "student" and cfg.distill_weight > 0:  # the frozen teacher runs once per clean crop
+        from idsight.data.lines import cache_teacher_logits
+
+        cache_teacher_logits(work / "data" / "lines", t_net)
     trained = {
         "student": s_net,
         "teacher": t_net,
