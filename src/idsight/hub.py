@@ -72,6 +72,8 @@ def describe(path: Path, *, source: str = "file") -> dict[str, Any]:
         "sha256": sha256_file(path),
         "metrics": meta.get("metrics", {}),
         "parent": meta.get("parent"),
+        "data": meta.get("data"),  # what a distilled version learned from (review count and ids' hash)
+        "gate": meta.get("gate"),
         "source": source,
         "path": str(path),
     }
