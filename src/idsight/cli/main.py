@@ -157,7 +157,8 @@ def train(
     if part is not None and part not in PARTS:
         fail(f"unknown part {part!r} (known: {', '.join(PARTS)})")
     path = train_reader(config, overrides=overrides or [], out=out_path, only=part)
-    out.print(f"wrote {path}")
+    if path is not None:  # None on torchrun ranks other than 0
+        out.print(f"wrote {path}")
 
 
 @app.command()

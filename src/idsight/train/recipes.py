@@ -190,10 +190,11 @@ def train_reader(
     overrides: list[str] | tuple[str, ...] = (),
     out: Path | None = None,
     only: str | None = None,
-) -> Path:
+) -> Path | None:
     """Train every part (reusing parts already trained with the same config) and write the artifact.
 
-    With ``only``, train just that part (always afresh) and stop before assembling.
+    With ``only``, train just that part (always afresh) and stop before assembling. Returns the path
+    written, or None on the other ranks of a torchrun job (rank 0 writes).
     """
     from idsight.models.reader import PARTS, build_reader
     from idsight.ocr.predictor import DEFAULT_PREPROCESSING
@@ -248,7 +249,9 @@ def train_reader(
             "train_seconds": pmeta["seconds"],
             "world_size": pmeta.get("world_size", 1),
         }
-    if only is not None or _rank() > 0:  # under torchrun only rank 0 assembles and evaluates
+    if _rank() > 0:  # under torchrun only rank 0 writes, assembles and evaluates
+        return None
+    if only is not None:
         return run_dir / "parts" / f"{only}.safetensors"
     model = build_reader(arch)
     model.load_state_dict(state, strict=True)
