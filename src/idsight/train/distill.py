@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from lightning.pytorch.callbacks import Callback
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
@@ -58,6 +59,20 @@ class DistillConfig(BaseModel):
         default_factory=lambda: PlateauConfig(monitor="val/loss", patience=2, min_delta=1e-3)
     )
     holdout: bool = Field(default=True, description="score the new version on the fixed held-out set")
+    freeze_batchnorm: bool = Field(
+        default=True,
+        description="keep BatchNorm statistics as they are: a few hundred steps on a small review batch "
+        "would otherwise replace them with that batch's (1 point lost at lr 1e-5 in one epoch)",
+    )
+
+
+class FreezeBatchNorm(Callback):
+    """Hold every BatchNorm layer of the trained model in eval mode (running statistics frozen)."""
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        for m in pl_module.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training:
+                m.eval()
 
 
 def load_distill_config(
@@ -252,7 +267,8 @@ def distill(
         plateau=cfg.plateau if has_val else cfg.plateau.model_copy(update={"enabled": False}),
         out_dir=str(work / "train"),
     )
-    res = fit(tcfg, model=model, task=task)
+    callbacks = [FreezeBatchNorm()] if cfg.freeze_batchnorm else []
+    res = fit(tcfg, model=model, task=task, callbacks=callbacks)
     if res.best_path:  # the best epoch on the plateau metric
         state = torch.load(res.best_path, map_location="cpu", weights_only=True)["state_dict"]
         model.load_state_dict(
