@@ -128,11 +128,13 @@ def review_loop(
     )
     # 3. distil a new student
     new = root / "models" / "idsight-reader-student-reviewed.safetensors"
-    cfg = DistillConfig(student=str(student_path), reviews=url, seed=0, holdout=False)
+    # generated cards of the original domain, with their ground truth, are replayed against forgetting
+    cfg = DistillConfig(student=str(student_path), reviews=url, synthetic=review_cards, seed=0, holdout=False)
     cfg.trainer.max_epochs = epochs
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     t1 = time.monotonic()
-    distill(cfg, new, argv=["distill", "--student", str(student_path), "--reviews", url, "--out", str(new)])
+    argv = ["distill", "--student", str(student_path), "--reviews", url, "--synthetic", str(review_cards)]
+    distill(cfg, new, argv=[*argv, "--out", str(new)])
     torch.set_num_threads(1)
     out.print(f"3. distilled {new.name} in {time.monotonic() - t1:.0f} s")
     # 4. gate + promote
