@@ -89,6 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--work-dir", type=Path, default=Path("runs/bench/distill"), help="review stores and new versions"
     )
     ap.add_argument("--keep-work", action="store_true", help="keep each distillation's line snapshot")
+    ap.add_argument(
+        "--both-weights",
+        default=None,
+        help="shifted: 'distill_weight,label_weight' of the 'both' condition (default: 0.3,1.0)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     return ap.parse_args(argv)
 
@@ -543,6 +548,9 @@ def _f(x: float | None, nd: int = 4) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.both_weights:
+        dw, lw = (float(x) for x in args.both_weights.split(","))
+        CONDITIONS["both"] = (dw, lw)
     t_start = time.perf_counter()
     import cv2
     import torch
