@@ -191,7 +191,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
     t = Table()
     for c in ("name", "task", "role", "parameters", "MB", "sha256", "default"):
-        t.add_column(c)
+        t.add_column(c, no_wrap=c in ("name", "parameters"), min_width=22 if c == "name" else None)
     for r in rows:
         t.add_row(
             r["name"],
