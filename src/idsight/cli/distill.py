@@ -17,7 +17,10 @@ def distill(
     teacher: Annotated[str, typer.Option(help="Teacher model name or path.")] = "idsight-reader-teacher",
     student: Annotated[str, typer.Option(help="Student to start from (name or path).")] = "default",
     reviews: Annotated[str | None, typer.Option(help="Review store URL, e.g. sqlite:///reviews.db.")] = None,
-    synthetic: Annotated[int, typer.Option(min=0, help="Generated cards to distil on (no labels).")] = 0,
+    synthetic: Annotated[
+        int,
+        typer.Option(min=0, help="Generated cards of the original fonts, with their ground truth (replay)."),
+    ] = 0,
     config: Annotated[Path | None, typer.Option(help="A YAML distillation config.")] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Dotted override, e.g. distill_weight=0.")
