@@ -5,7 +5,6 @@ Used by the main job and ``benchmarks/distill.py``; the truth comes from the car
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,9 @@ from idsight.review.store import ReviewStore
 
 def truth_by_image(dirs: list[str] | list[Path]) -> dict[str, dict[str, str]]:
     """``{image path: {field: text}}`` from generated card folders."""
-    out: dict[str, dict[str, str]] = {}
-    for d in map(Path, dirs):
-        with open(d / "labels.jsonl", encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    out[str(d / rec["image"])] = rec["fields"]
-    return out
+    from idsight.data.cards import load_records
+
+    return {str(d / rec["image"]): rec["fields"] for d, rec in load_records(dirs)}
 
 
 def simulate_reviews(

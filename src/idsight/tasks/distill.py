@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from idsight.errors import BadConfigError
 from idsight.registry import TASKS
+from idsight.tasks.losses import mean_over_chunks
 
 Trainee = Literal["student", "teacher", "joint"]
 _KD_KEY = {"recognizer": "teacher_logits", "classifier": "teacher_logits"}  # others: "teacher_maps"
@@ -112,12 +113,7 @@ class Distillation(nn.Module):
             return self._label_only(model, batch)
         if "chunks" in batch:  # width-bucketed lines: one sub-batch per bucket, weighted by line count
             outs = [self(model, c) for c in batch["chunks"]]
-            n = torch.tensor([float(len(c["image"])) for c in batch["chunks"]])
-            w = (n / n.sum()).tolist()
-            keys = [k for k, v in outs[0].items() if isinstance(v, Tensor) and v.dim() == 0]
-            res: dict[str, Any] = {k: sum(o[k] * wi for o, wi in zip(outs, w, strict=True)) for k in keys}
-            res["preds"] = [o["preds"] for o in outs]
-            return res
+            return mean_over_chunks(outs, [float(len(c["image"])) for c in batch["chunks"]])
         if self.trainee == "joint":
             if not isinstance(model, nn.ModuleDict) or set(model) != {"student", "teacher"}:
                 raise BadConfigError("trainee 'joint' needs model = ModuleDict(student=..., teacher=...)")
@@ -126,17 +122,16 @@ class Distillation(nn.Module):
             assert self.teacher is not None
             student, teacher = model, self.teacher
         check_same_classes(student, teacher, self.part)
-        key = _OUT_KEY.get(self.part, "maps")
+        out_key = _OUT_KEY.get(self.part, "maps")
+        kd_key = _KD_KEY.get(self.part, "teacher_maps")
         t_label = None
         kd_batch = dict(batch)
         if self.trainee == "joint":
             t_label = self.label_task(teacher, batch)
-            kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = t_label.get("logits", None)
-            if kd_batch[_KD_KEY.get(self.part, "teacher_maps")] is None:
-                kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
-        elif self.distill_weight > 0 and _KD_KEY.get(self.part, "teacher_maps") not in batch:
+            kd_batch[kd_key] = t_label["logits"] if "logits" in t_label else teacher(batch["image"])[out_key]
+        elif self.distill_weight > 0 and kd_key not in batch:
             with torch.no_grad():  # (a batch may carry the teacher's outputs, computed once beforehand)
-                kd_batch[_KD_KEY.get(self.part, "teacher_maps")] = teacher(batch["image"])[key]
+                kd_batch[kd_key] = teacher(batch["image"])[out_key]
         out = dict(self.student_task(student, kd_batch))
         distill = out.get("kd", out["loss"].new_zeros(()))
         label = out["loss"] - distill  # the part task's own (label) loss

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -42,6 +44,17 @@ def kd_kl(student: Tensor, teacher: Tensor, *, temperature: float, mask: Tensor 
         m = mask.to(kl.dtype).expand_as(kl)
         return (kl * m).sum() / m.sum().clamp_min(1.0) * t * t
     return kl.mean() * t * t
+
+
+def mean_over_chunks(outs: list[dict[str, Any]], counts: list[float]) -> dict[str, Any]:
+    """Combine per-chunk task outputs (width buckets of one batch): every scalar tensor is averaged
+    weighted by ``counts`` (lines per chunk); ``preds`` becomes the list of the chunks' preds."""
+    n = torch.tensor(counts)
+    w = (n / n.sum()).tolist()
+    keys = [k for k, v in outs[0].items() if isinstance(v, Tensor) and v.dim() == 0]
+    res: dict[str, Any] = {k: sum(o[k] * wi for o, wi in zip(outs, w, strict=True)) for k in keys}
+    res["preds"] = [o["preds"] for o in outs]
+    return res
 
 
 def select_part(model: nn.Module, part: str) -> nn.Module:

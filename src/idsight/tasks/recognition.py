@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from idsight.registry import TASKS
-from idsight.tasks.losses import kd_kl, select_part
+from idsight.tasks.losses import kd_kl, mean_over_chunks, select_part
 
 
 @TASKS.register("ctc_recognition")
@@ -46,15 +46,7 @@ class CTCRecognition:
         if "chunks" not in batch:
             return self._one(model, batch)
         outs = [self._one(model, c) for c in batch["chunks"]]
-        n = torch.tensor([float(len(c["target_lengths"])) for c in batch["chunks"]])
-        w = (n / n.sum()).tolist()
-        res: dict[str, Any] = {
-            k: sum(o[k] * wi for o, wi in zip(outs, w, strict=True))
-            for k in ("loss", "ctc", "kd")
-            if k in outs[0]
-        }
-        res["preds"] = [o["preds"] for o in outs]
-        return res
+        return mean_over_chunks(outs, [float(len(c["target_lengths"])) for c in batch["chunks"]])
 
     def _one(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         logits = select_part(model, self.part)(batch["image"])["logits"].float()  # (B, T, C)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from idsight import __version__, hub
-from idsight.artifact import read_meta, sha256_file
+from idsight.artifact import sha256_file
 from idsight.data.charset import check_text
 from idsight.errors import BadConfigError
 from idsight.train.config import OptimConfig, PlateauConfig, TrainerConfig, read_yaml, validate_config
@@ -90,7 +90,7 @@ def load_distill_config(
     return validate_config(DistillConfig, data, overrides, source=Path(path) if path else "<defaults>")
 
 
-def _reader_part(name: str, part: str) -> tuple[Any, dict[str, Any], Path]:
+def _reader(name: str) -> tuple[Any, dict[str, Any], Path]:
     from idsight.models.reader import ReaderModel
 
     path = hub.resolve(name)
@@ -173,6 +173,7 @@ def _synthetic_rows(cfg: DistillConfig, out_dir: Path, student_path: Path) -> li
     """Generated cards, read by the student as in production. With ``synthetic_labels`` their crops carry
     the generated ground truth (a replay of the original domain against forgetting); else only the
     distillation term applies to them."""
+    from idsight.data.cards import load_records
     from idsight.data.synth import write_cards
     from idsight.errors import IdsightError
     from idsight.ocr.predictor import CardReader
@@ -184,12 +185,8 @@ def _synthetic_rows(cfg: DistillConfig, out_dir: Path, student_path: Path) -> li
     per = -(-cfg.synthetic // len(TEMPLATE_NAMES))
     for i, tpl in enumerate(TEMPLATE_NAMES):
         d = out_dir.parent / f"synth-{tpl}"
-        labels = write_cards(
-            tpl, per, d, photo=True, seed=cfg.synthetic_seed + i, font_pool=cfg.synthetic_font_pool
-        )
-        with open(labels, encoding="utf-8") as fh:
-            recs = [json.loads(line) for line in fh if line.strip()]
-        for n, rec in enumerate(recs):
+        write_cards(tpl, per, d, photo=True, seed=cfg.synthetic_seed + i, font_pool=cfg.synthetic_font_pool)
+        for n, (_, rec) in enumerate(load_records([d])):
             try:
                 res = reader.read_path(d / rec["image"])
             except IdsightError:
@@ -219,12 +216,12 @@ def distill(
     from idsight.tasks.distill import Distillation
     from idsight.train.config import ComponentConfig, DataConfig, TrainConfig
     from idsight.train.engine import fit
-    from idsight.train.recipes import git_commit
+    from idsight.train.recipes import best_weights, git_commit
 
     out = Path(out)
     work = Path(work_dir) if work_dir else out.with_name(out.stem + ".work")
-    teacher, t_meta, t_path = _reader_part(cfg.teacher, cfg.part)
-    student, s_meta, s_path = _reader_part(cfg.student, cfg.part)
+    teacher, t_meta, t_path = _reader(cfg.teacher)
+    student, s_meta, s_path = _reader(cfg.student)
     check_compatible(t_meta, s_meta, t_path, s_path)
     data = snapshot_lines(cfg, work / "data" / "lines", s_path)
     print(
@@ -282,11 +279,7 @@ def distill(
     )
     callbacks = [FreezeBatchNorm()] if cfg.freeze_batchnorm else []
     res = fit(tcfg, model=model, task=task, callbacks=callbacks)
-    if res.best_path:  # the best epoch on the plateau metric
-        state = torch.load(res.best_path, map_location="cpu", weights_only=True)["state_dict"]
-        model.load_state_dict(
-            {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        )
+    model.load_state_dict(best_weights(res))  # the best epoch on the plateau metric
     base, base_meta, base_path = (
         (teacher, t_meta, t_path) if cfg.trainee == "teacher" else (student, s_meta, s_path)
     )
@@ -312,15 +305,10 @@ def distill(
             "train_seconds": round(res.seconds, 1),
         },
     }
-    new.to_artifact(out, meta, dtype=base_meta.get("config", {}).get("storage_dtype", "float16"))
+    new.to_artifact(out, meta, dtype=base_meta.get("storage_dtype", "float16"))
     if cfg.holdout:
         from idsight.train.holdout import record_holdout
 
         record_holdout(out)
     print(f"[distill] wrote {out}", flush=True)
     return out
-
-
-def describe_version(path: Path) -> dict[str, Any]:
-    meta = read_meta(path)
-    return {"parent": meta.get("parent"), "data": meta.get("data"), "metrics": meta.get("metrics", {})}

@@ -32,14 +32,13 @@ def holdout_root() -> Path:
 
 def holdout_dirs(spec: dict[str, Any] | None = None) -> list[str]:
     """The held-out card folders (generated on first use, then reused)."""
-    from idsight.data.synth import write_cards
+    from idsight.data.synth import cards_complete, write_cards
 
     s = {**HOLDOUT, **(spec or {})}
     dirs = []
     for i, tpl in enumerate(TEMPLATE_NAMES):
         d = holdout_root() / f"{tpl}-s{s['seed'] + i}-{s['font_pool']}-n{s['per_template']}"
-        labels = d / "labels.jsonl"
-        if not labels.is_file() or sum(1 for _ in open(labels, encoding="utf-8")) != s["per_template"]:
+        if not cards_complete(d, s["per_template"]):
             write_cards(
                 tpl, s["per_template"], d, photo=s["photo"], seed=s["seed"] + i, font_pool=s["font_pool"]
             )
@@ -68,17 +67,12 @@ def record_holdout(path: Path) -> dict[str, Any]:
     metrics = score_holdout(path)
     state, meta = load_artifact(path)
     meta.setdefault("metrics", {})["holdout"] = metrics
-    save_artifact(path, state, meta, dtype=_dtype(meta))
+    save_artifact(path, state, meta, dtype=meta.get("storage_dtype", "float16"))
     print(
         f"[holdout] {path.name}: field exact match {metrics['field_exact_match']:.4f}, CER {metrics['cer']:.4f}",
         flush=True,
     )
     return metrics
-
-
-def _dtype(meta: dict[str, Any]) -> str:
-    cfg = meta.get("config") or {}
-    return str(cfg.get("storage_dtype") or (cfg.get("parent_config") or {}).get("storage_dtype") or "float16")
 
 
 def promote(
@@ -123,7 +117,7 @@ def promote(
         "promoted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     tmp = dest.with_suffix(".tmp")
-    save_artifact(tmp, state, meta, dtype=_dtype(meta))
+    save_artifact(tmp, state, meta, dtype=meta.get("storage_dtype", "float16"))
     shutil.move(tmp, dest)
     (hub.user_dir() / "DEFAULT.tmp").write_text(target_name + "\n")
     (hub.user_dir() / "DEFAULT.tmp").replace(hub.user_dir() / "DEFAULT")

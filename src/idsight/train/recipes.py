@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from idsight import __version__
 from idsight.artifact import load_artifact, read_meta, save_artifact
 from idsight.data.charset import CHARSET
+from idsight.data.synth.writer import cards_complete
 from idsight.errors import BadConfigError
 from idsight.templates import TEMPLATE_NAMES
 from idsight.train.config import TrainConfig, read_yaml, validate_config
@@ -88,9 +89,9 @@ def generate_data(cfg: SynthData) -> dict[str, list[str]]:
         if n <= 0:
             continue
         d = root / f"{tpl}-{'photo' if photo else 'flat'}-s{seed}-{cfg.font_pool}-n{n}"
-        if not _complete(d, n) and _rank() > 0:  # under torchrun, rank 0 writes the data
+        if not cards_complete(d, n) and _rank() > 0:  # under torchrun, rank 0 writes the data
             _wait_for(d, n)
-        elif not _complete(d, n):
+        elif not cards_complete(d, n):
             print(
                 f"[data] generating {n} {tpl} {'photos' if photo else 'scans'} (seed {seed}) -> {d}",
                 flush=True,
@@ -123,18 +124,10 @@ def _rank() -> int:
 
 def _wait_for(d: Path, n: int, timeout_s: float = 6 * 3600) -> None:
     t0 = time.monotonic()
-    while not _complete(d, n):
+    while not cards_complete(d, n):
         if time.monotonic() - t0 > timeout_s:
             raise BadConfigError(f"timed out waiting for rank 0 to write {d}")
         time.sleep(2)
-
-
-def _complete(d: Path, n: int) -> bool:
-    f = d / "labels.jsonl"
-    if not f.is_file():
-        return False
-    with f.open(encoding="utf-8") as fh:
-        return sum(1 for _ in fh) == n
 
 
 def _with_dirs(cfg: TrainConfig, dirs: dict[str, list[str]], out_dir: Path) -> TrainConfig:
@@ -145,7 +138,7 @@ def _with_dirs(cfg: TrainConfig, dirs: dict[str, list[str]], out_dir: Path) -> T
     return cfg.model_copy(update={"data": data, "out_dir": str(out_dir)}, deep=True)
 
 
-def _best_weights(result: Any) -> dict[str, torch.Tensor]:
+def best_weights(result: Any) -> dict[str, torch.Tensor]:
     if result.best_path:
         state = torch.load(result.best_path, map_location="cpu", weights_only=True)["state_dict"]
         return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
@@ -232,7 +225,7 @@ def train_reader(
         else:
             print(f"[recipe] training {part}: {cfg.model.name} / {cfg.task.name}", flush=True)
             res = fit(cfg)
-            weights = _best_weights(res)
+            weights = best_weights(res)
             pmeta = {
                 "key": key,
                 "metrics": {k: round(v, 5) for k, v in res.metrics.items() if k.startswith("val/")},

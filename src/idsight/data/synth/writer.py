@@ -12,6 +12,15 @@ from idsight.data.synth.render import render_card
 from idsight.templates import TEMPLATE_NAMES, Template, get_template
 
 
+def cards_complete(out_dir: str | Path, count: int) -> bool:
+    """Whether ``out_dir`` already holds a written set of ``count`` cards (its ``labels.jsonl``)."""
+    f = Path(out_dir) / "labels.jsonl"
+    if not f.is_file():
+        return False
+    with f.open(encoding="utf-8") as fh:
+        return sum(1 for _ in fh) == count
+
+
 def card_rng(seed: int, index: int, template: str) -> np.random.Generator:
     """The generator of image ``index``: independent of count and order, disjoint across seeds."""
     return np.random.default_rng([seed, index, TEMPLATE_NAMES.index(template)])
