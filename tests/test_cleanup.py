@@ -15,8 +15,10 @@ from mrz.checker.td1 import TD1CodeChecker
 from idsight.errors import UnknownNameError
 from idsight.icao import mrz_check_digit, rrn_check_digit
 from idsight.ocr.cleanup import CLEANUPS, CharNgram, CleanupConfig, build_models, clean_card, load_lexicon
+from idsight.ocr.cleanup.codes import icao_codes, snap_code
 from idsight.ocr.cleanup.dates import parse_dmy, parse_ymd
 from idsight.ocr.cleanup.lexicon import jamo_distance
+from idsight.ocr.cleanup.seq import Slot, slots_from_text, text_of
 from idsight.ocr.types import CharRead, LineRead
 
 TODAY = dt.date(2025, 6, 1)
@@ -197,6 +199,7 @@ def test_viz_corrected_from_valid_mrz():
     cc = res.checks["cross_check"]
     assert cc["date_of_birth"] == "corrected" and cc["document_number"] == "corrected"
     assert cc["surname"] == "corrected" and cc["given_names"] == "match"
+    assert res.checks["viz_mrz_merged"] == []  # B and S equally sure: the merge leaves both
     assert res.fields["date_of_birth"].text == "1985-03-15"
     assert res.fields["document_number"].text == "D23145890"
     assert res.fields["surname"].text == "ERIKSSON"
@@ -238,6 +241,73 @@ def test_sex_and_nationality_formats():
         res.checks["format"]["nationality"] is False
         or res.checks["cross_check"]["nationality"] == "corrected"
     )
+
+
+def test_td1_document_code_is_a_c_or_i():
+    mrz = make_mrz()
+    res = run("td1", td1_lines(["T" + mrz[0][1:], mrz[1], mrz[2]]))  # I misread as T
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    lines = td1_lines(["L" + mrz[0][1:], mrz[1], mrz[2]])
+    lines["mrz_1"] = line("mrz_1", "L" + mrz[0][1:], {0: 0.5}, {0: [("L", 0.5), ("C", 0.3), ("I", 0.1)]})
+    assert run("td1", lines).fields["mrz"].text.startswith("C")  # the recogniser's own second choice
+    assert mrz_pkg_ok(res.fields["mrz"].text)
+
+
+def test_country_codes_snap_to_icao_codes():
+    mrz = make_mrz(nat="SWE", state="SWE")
+    l2 = mrz[1][:15] + "SWF" + mrz[1][18:]  # E misread as F: no code SWF
+    l1 = mrz[0][:2] + "GWE" + mrz[0][5:]  # S misread as G
+    lines = td1_lines([l1, l2, mrz[2]], nationality="SWF")
+    lines["nationality"] = line("nationality", "SWF", {2: 0.6}, {2: [("F", 0.6), ("E", 0.3)]})
+    lines["mrz_1"] = line("mrz_1", l1, {2: 0.5}, {2: [("G", 0.5), ("S", 0.2)]})
+    lines["mrz_2"] = line("mrz_2", l2, {17: 0.7}, {17: [("F", 0.7), ("E", 0.2)]})
+    res = run("td1", lines, config=CleanupConfig(today=TODAY, cross_max_edit=0))
+    assert res.fields["nationality"].text == "SWE"
+    assert res.fields["mrz"].text == "\n".join(mrz)
+    assert {"country_code"} <= {c["reason"] for c in res.corrections}
+    assert snap_code(slots_from_text("SWE")) is None  # valid: untouched
+    assert snap_code(slots_from_text("QQQ", 0.5)) is None  # nothing one letter away
+    assert snap_code(slots_from_text("SWF", 0.99)) is None  # a sure read of an unlisted code is kept
+    assert snap_code(slots_from_text("SWF", 0.5)) is None  # SWE or SWZ, and nothing to choose by
+    unsure = [*slots_from_text("SW", 0.9), Slot("F", 0.5, [("F", 0.5), ("Z", 0.1)])]
+    assert text_of(snap_code(unsure) or []) == "SWZ"  # the recogniser's own alternative decides
+    assert "D<<" in icao_codes() and "UTO" in icao_codes() and len(icao_codes()) > 200
+
+
+def test_viz_and_mrz_merge_characters_by_confidence():
+    mrz = make_mrz()
+    l3 = mrz[2].replace("MARIA", "MARLA")
+    lines = td1_lines([mrz[0], mrz[1], l3])
+    lines["mrz_3"] = line("mrz_3", l3, {18: 0.4}, {18: [("L", 0.4), ("I", 0.35)]})
+    lines["surname"] = line("surname", "ERIKSBON", {5: 0.3})
+    res = run("td1", lines, config=CleanupConfig(today=TODAY, cross_max_edit=0, cross_low_conf=0.0))
+    assert res.fields["mrz"].text == "\n".join(mrz)  # the VIZ was surer of the I
+    assert res.fields["surname"].text == "ERIKSSON"  # the MRZ was surer of the S
+    assert res.checks["viz_mrz_merged"] == ["names"]
+    assert {c["reason"] for c in res.corrections} == {"viz_mrz_merge"}
+    # a character missed on one side puts the words out of step: nothing is merged
+    res = run("td1", td1_lines(given_names="ANNA MRIA"), config=CleanupConfig(today=TODAY, cross_max_edit=0))
+    assert res.checks["viz_mrz_merged"] == [] and res.fields["mrz"].text == "\n".join(mrz)
+
+
+def test_mrz_line_out_of_step_does_not_overwrite_the_viz():
+    mrz = make_mrz()
+    l2 = mrz[1][:7] + "2" + mrz[1][8:]  # a digit where the sex should be: the line is misread
+    lines = td1_lines([mrz[0], l2, mrz[2]])
+    lines["sex"] = line("sex", "M", p=0.5)
+    res = run("td1", lines)
+    assert res.fields["sex"].text == "M"
+
+
+def test_check_digit_search_ignores_faint_alternatives():
+    mrz = make_mrz()
+    bad = mrz[1][:5] + "6" + mrz[1][6:]  # DOB 850316: the check fails; 5 only a faint alternative
+    lines = td1_lines([mrz[0], bad, mrz[2]], date_of_birth=None)
+    lines["mrz_2"] = line("mrz_2", bad, {5: 0.9}, {5: [("6", 0.9), ("5", 0.02)]})
+    res = run("td1", lines)
+    assert not res.checks["mrz"]["date_of_birth"] and res.fields["mrz"].text.split("\n")[1] == bad
+    lines["mrz_2"] = line("mrz_2", bad, {5: 0.6}, {5: [("6", 0.6), ("5", 0.3)]})
+    assert run("td1", lines).checks["mrz"]["date_of_birth"]
 
 
 alnum = st.text(string.ascii_uppercase + string.digits, min_size=9, max_size=9)

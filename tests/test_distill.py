@@ -31,7 +31,7 @@ from idsight.review.simulate import simulate_reviews, truth_by_image
 from idsight.review.store import ReviewStore
 from idsight.tasks.distill import Distillation, check_same_classes, load_teacher_part
 from idsight.tasks.losses import kd_kl
-from idsight.tasks.recognition import CTCRecognition
+from idsight.tasks.recognition import CTCRecognition, greedy_targets
 from idsight.train.distill import check_compatible
 
 runner = CliRunner()
@@ -237,6 +237,45 @@ def test_width_buckets_are_weighted_by_line_count() -> None:
     for k in ("loss", "distill", "label"):
         assert float(out[k]) == pytest.approx(0.75 * float(la[k]) + 0.25 * float(lb[k]), rel=1e-5)
     assert len(out["preds"]) == 2
+
+
+def test_greedy_targets_collapse_repeats_drop_blanks_and_stop_at_length() -> None:
+    path = torch.tensor([[0, 3, 3, 0, 3, 5, 5, 2], [4, 4, 0, 0, 1, 0, 7, 7]])
+    logits = torch.nn.functional.one_hot(path, 9).float() * 5
+    targets, lengths = greedy_targets(logits, torch.tensor([8, 5]))
+    assert lengths.tolist() == [4, 2]  # row 0: 3 3 | 3 5 5 | 2 -> 3 3 5 2; row 1 stops after 5 steps
+    assert targets.tolist() == [3, 3, 5, 2, 4, 1]
+
+
+def test_sequence_kd_is_ctc_on_the_teachers_transcription_for_unread_lines() -> None:
+    student, teacher = recognizers()
+    student.eval()
+    batch = line_batch([True, False, True, False])
+    task = Distillation(part="recognizer", base=CTC, teacher=teacher, sequence_weight=0.5)
+    out = task(student, batch)
+    with torch.no_grad():
+        t_logits = teacher(batch["image"])["logits"]
+    # the same as plain CTC on rows 1 and 3 with the teacher's greedy transcriptions as their labels
+    sub = rows(batch, [1, 3])
+    targets, lengths = greedy_targets(t_logits[[1, 3]], torch.full((2,), t_logits.shape[1]))
+    seq = CTCRecognition()(
+        student, dict(sub, targets=targets, target_lengths=lengths, labelled=lengths > -1)
+    )["loss"]
+    plain = Distillation(part="recognizer", base=CTC, teacher=teacher)(student, batch)
+    assert float(out["distill"]) == pytest.approx(float(plain["distill"]) + 0.5 * float(seq), rel=1e-5)
+    assert float(out["label"]) == pytest.approx(float(plain["label"]), rel=1e-6)
+    # every line read by a person: the teacher's transcription is not used
+    read = line_batch([True, True, True, True])
+    assert float(task(student, read)["distill"]) == pytest.approx(
+        float(Distillation(part="recognizer", base=CTC, teacher=teacher)(student, read)["distill"]), rel=1e-6
+    )
+    # distillation only (label_weight 0): no line counts as read, so all of them use it
+    kd_only = Distillation(
+        part="recognizer", base=CTC, teacher=teacher, label_weight=0.0, sequence_weight=0.5
+    )
+    assert float(kd_only(student, read)["distill"]) > float(plain["distill"]) + 1e-3
+    with pytest.raises(BadConfigError, match="recognizer"):
+        Distillation(part="detector", base={"name": "line_detection"}, teacher=Boom(), sequence_weight=1.0)
 
 
 # -- 3. the student learns the teacher's distributions ---------------------------------------------------

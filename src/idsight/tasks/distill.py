@@ -82,6 +82,7 @@ class Distillation(nn.Module):
         distill_weight: float = 1.0,
         label_weight: float = 1.0,
         temperature: float = 2.0,
+        sequence_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if trainee not in ("student", "teacher", "joint"):
@@ -95,6 +96,10 @@ class Distillation(nn.Module):
         kd: dict[str, Any] = {"kd_weight": 1.0}
         if part in ("recognizer", "classifier"):
             kd["kd_temperature"] = temperature
+        if sequence_weight:
+            if part != "recognizer":
+                raise BadConfigError("sequence_weight (sequence-level distillation) is for the recognizer")
+            kd["kd_sequence_weight"] = float(sequence_weight)
         kwargs = dict(base.get("kwargs") or {})
         self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})
         self.label_task = TASKS.build(base["name"], **kwargs)  # the teacher's own loss (joint/teacher)
@@ -132,6 +137,8 @@ class Distillation(nn.Module):
         elif self.distill_weight > 0 and kd_key not in batch:
             with torch.no_grad():  # (a batch may carry the teacher's outputs, computed once beforehand)
                 kd_batch[kd_key] = teacher(batch["image"])[out_key]
+        if self.label_weight == 0 and "labelled" in batch:  # distillation only: no line counts as read
+            kd_batch["labelled"] = torch.zeros_like(torch.as_tensor(batch["labelled"], dtype=torch.bool))
         out = dict(self.student_task(student, kd_batch))
         distill = out.get("kd", out["loss"].new_zeros(()))
         label = out["loss"] - distill  # the part task's own (label) loss

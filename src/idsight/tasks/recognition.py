@@ -21,6 +21,12 @@ class CTCRecognition:
     default: all T); optional ``teacher_logits`` (B,T,C) used when ``kd_weight > 0``; optional
     ``labelled`` (B,) bool: rows without a label (target length 0) add no CTC term, only the KD term.
     ``loss = ctc_weight * ctc + kd_weight * kd``. ``preds`` is the per-timestep argmax (B,T).
+
+    ``kd = kd_kl + kd_sequence_weight * kd_seq``: ``kd_kl`` is the per-timestep KL at
+    ``kd_temperature``; ``kd_seq`` (sequence-level distillation, Kim & Rush 2016) is CTC against the
+    teacher's own greedy transcription, on the rows without a label (a person's reading overrides the
+    teacher's). Per-timestep KL alone lets a small student put its character spikes where the
+    teacher's mass is split over two frames, where blank then wins: characters drop out.
     """
 
     part = "recognizer"
@@ -33,12 +39,14 @@ class CTCRecognition:
         ctc_weight: float = 1.0,
         kd_weight: float = 0.0,
         kd_temperature: float = 2.0,
+        kd_sequence_weight: float = 0.0,
     ) -> None:
         self.blank = blank
         self.zero_infinity = zero_infinity
         self.ctc_weight = ctc_weight
         self.kd_weight = kd_weight
         self.kd_temperature = kd_temperature
+        self.kd_sequence_weight = kd_sequence_weight
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         """One batch, or ``{"chunks": [batch, ...]}``: width buckets padded separately, so short
@@ -78,7 +86,39 @@ class CTCRecognition:
         teacher = batch.get("teacher_logits")
         if self.kd_weight > 0 and teacher is not None:
             mask = (torch.arange(t)[None, :] < il[:, None]).to(logits.device)
-            out["kd"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
-            loss = loss + self.kd_weight * out["kd"]
+            teacher = teacher.to(logits.device)
+            kd = out["kd_kl"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
+            if self.kd_sequence_weight > 0:
+                out["kd_seq"] = self._sequence_kd(log_probs, teacher, il, ~labelled)
+                kd = kd + self.kd_sequence_weight * out["kd_seq"]
+            out["kd"] = kd
+            loss = loss + self.kd_weight * kd
         out.update(loss=loss, preds=logits.detach().argmax(-1), logits=logits)
         return out
+
+    def _sequence_kd(self, log_probs: Tensor, teacher: Tensor, il: Tensor, rows: Tensor) -> Tensor:
+        """CTC of the student (``log_probs`` (T,B,C)) against the teacher's greedy transcriptions."""
+        if not bool(rows.any()):
+            return log_probs.sum() * 0.0
+        targets, lengths = greedy_targets(teacher, il, blank=self.blank)
+        per_line = F.ctc_loss(
+            log_probs,
+            targets.to(log_probs.device),
+            il,
+            lengths,
+            blank=self.blank,
+            reduction="none",
+            zero_infinity=self.zero_infinity,
+        )
+        per_line = per_line / lengths.clamp_min(1).to(per_line.device)
+        return per_line[rows.to(per_line.device)].mean()
+
+
+def greedy_targets(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> tuple[Tensor, Tensor]:
+    """Best-path CTC decoding of (B,T,C) ``logits`` over the first ``lengths[b]`` steps of each row:
+    the concatenated label indices and each row's label count (the form ``F.ctc_loss`` takes)."""
+    best = logits.detach().argmax(-1).cpu()  # (B, T)
+    b, t = best.shape
+    prev = torch.cat([torch.full((b, 1), blank, dtype=best.dtype), best[:, :-1]], dim=1)
+    keep = (best != blank) & (best != prev) & (torch.arange(t)[None, :] < lengths.cpu()[:, None])
+    return best[keep], keep.sum(1)

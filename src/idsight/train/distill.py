@@ -53,6 +53,12 @@ class DistillConfig(BaseModel):
     )
     label_weight: float = Field(default=1.0, ge=0)
     temperature: float = Field(default=2.0, gt=0)
+    sequence_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of sequence-level KD inside D: CTC on the teacher's greedy transcription "
+        "of each line no person read (0: per-timestep KL alone)",
+    )
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     augment: bool = True
     batch_size: int = Field(default=32, ge=1)
@@ -251,6 +257,7 @@ def distill(
         distill_weight=cfg.distill_weight,
         label_weight=cfg.label_weight,
         temperature=cfg.temperature,
+        sequence_weight=cfg.sequence_weight,
     )
     lines_dir = str(work / "data" / "lines")
     common = {"dir": lines_dir, "val_fraction": cfg.val_fraction, "seed": cfg.seed}

@@ -11,6 +11,7 @@ from idsight.ocr.cleanup import mrz_td1
 from idsight.ocr.cleanup.crosscheck import cross_check, to_mrz_hints
 from idsight.ocr.cleanup.lexicon import LexiconModels, default_models
 from idsight.ocr.cleanup.lm import CharNgram
+from idsight.ocr.cleanup.reconcile import reconcile
 from idsight.ocr.cleanup.rrn import clean_rrn
 from idsight.ocr.cleanup.seq import FieldText, Slot, slots_from_line
 from idsight.ocr.types import CleanupResult, FieldResult, LineRead
@@ -121,6 +122,7 @@ def clean_card(
         if any(present["mrz"]):
             checks["mrz_layout"] = mrz_td1.normalise(ft, present["mrz"])
             mrz_checks = mrz_td1.correct(ft, today=ctx.today, hints=to_mrz_hints(texts))
+            checks["viz_mrz_merged"] = reconcile(texts, ft)
             ok = all(mrz_checks.values())
             factor["mrz"] *= BONUS if ok else PENALTY_FAIL
             cc = cross_check(texts, mrz_td1.parse(ft), ok, ft.min_prob(), ctx)

@@ -27,6 +27,9 @@ CROSS_FIELDS = (
 )
 
 
+_FORMAT = {"document_number": r"[A-Z0-9]+", "nationality": r"[A-Z]{1,3}", "sex": r"[MFX]"}
+
+
 def _letters(s: str) -> str:
     return re.sub(r"[^A-Z]+", " ", s.upper()).strip()
 
@@ -81,7 +84,9 @@ def cross_check(
         else:
             m = {"document_number": mrz.document_number, "nationality": mrz.nationality, "sex": mrz.sex}[name]
             match = text == m
-            target, a, b = m, text, m
+            # a value the field cannot hold (a digit for the sex: the MRZ line was read out of step)
+            target = m if re.fullmatch(_FORMAT[name], m) else None
+            a, b = text, m
         if match:
             out[name] = "match"
             continue

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from idsight.ocr.cleanup.codes import snap_code
 from idsight.ocr.cleanup.dates import parse_dmy, parse_ymd
 from idsight.ocr.cleanup.lexicon import LexiconModels, snap_issuer, snap_surname
 from idsight.ocr.cleanup.lm import CharNgram, beam_correct
@@ -139,6 +140,9 @@ def clean_country(ft: FieldText, ctx: Context) -> dict[str, bool]:
     ft.map_chars(lambda i, s: Slot(s.char.upper(), s.prob, s.alts) if s.char.islower() else None, "case")
     ft.apply([s for s in ft.slots if not s.char.isspace()], "whitespace")
     ft.map_chars(lambda i, s: coerce(s, is_upper_latin, TO_LETTER), "confusion")
+    snapped = snap_code(ft.slots)
+    if snapped is not None:
+        ft.apply(snapped, "country_code")
     return {"nationality": bool(re.fullmatch(r"[A-Z]{3}", ft.text))}
 
 

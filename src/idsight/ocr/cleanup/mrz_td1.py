@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from idsight.icao import mrz_char_value
+from idsight.ocr.cleanup.codes import snap_code
 from idsight.ocr.cleanup.dates import parse_yymmdd
 from idsight.ocr.cleanup.seq import TO_DIGIT, TO_LETTER, FieldText, Slot, coerce, is_digit
 
@@ -35,6 +36,8 @@ CHECKED: dict[str, tuple[list[Pos], Pos]] = {
         (1, 29),
     ),
 }
+MIN_RATIO = 0.05  # see search_fix
+CODES: list[Pos] = [(0, 2), (1, 15)]  # first column of the issuing state and the nationality
 OPTIONAL: list[Pos] = [(0, c) for c in range(15, 30)] + [(1, c) for c in range(18, 29)]
 
 
@@ -43,8 +46,10 @@ def _is_mrz_char(c: str) -> bool:
 
 
 def position_kind(li: int, col: int) -> str:
-    """alpha | digit | digit_or_filler | sex | mixed."""
+    """doc_code | alpha | digit | digit_or_filler | sex | mixed."""
     if li == 0:
+        if col == 0:
+            return "doc_code"
         if col < 5:
             return "alpha"
         if col == 14:
@@ -61,7 +66,10 @@ def position_kind(li: int, col: int) -> str:
     return "alpha"
 
 
+# ICAO 9303-5: a TD1 document code starts with A, C or I; I (identity card) when nothing else is read
+_DOC_CODE = "ACI"
 _ALLOWED: dict[str, Callable[[str], bool]] = {
+    "doc_code": lambda c: c in _DOC_CODE,
     "alpha": lambda c: c == "<" or "A" <= c <= "Z",
     "digit": is_digit,
     "digit_or_filler": lambda c: c == "<" or is_digit(c),
@@ -69,6 +77,7 @@ _ALLOWED: dict[str, Callable[[str], bool]] = {
     "mixed": _is_mrz_char,
 }
 _MAP: dict[str, dict[str, str]] = {
+    "doc_code": {c: "I" for c in "BDEFGHJKLMNOPQRSTUVWXYZ0123456789<"},
     "alpha": TO_LETTER,
     "digit": TO_DIGIT,
     "digit_or_filler": TO_DIGIT,
@@ -156,6 +165,12 @@ def normalise(ft: FieldText, present: list[bool]) -> dict[str, str]:
             row.append(s if r is None else r)
         fixed.append(row)
     ft.apply(join_lines(fixed), "mrz_confusion")
+    for li, c0 in CODES:  # issuing state, nationality
+        if len(fixed) > li and len(fixed[li]) == WIDTH:
+            snapped = snap_code(fixed[li][c0 : c0 + 3])
+            if snapped is not None:
+                fixed[li][c0 : c0 + 3] = snapped
+    ft.apply(join_lines(fixed), "country_code")
     return status
 
 
@@ -201,15 +216,22 @@ def search_fix(
     frozen: set[Pos],
     valid: Callable[[list[list[Slot]]], bool] | None = None,
     min_p: float = 0.01,
+    min_ratio: float = MIN_RATIO,
     max_changes: int = 2,
 ) -> dict[Pos, Slot] | None:
-    """Most probable set of 1 (then 2) substitutions that makes ``name``'s check pass."""
+    """Most probable set of 1 (then 2) substitutions that makes ``name``'s check pass.
+
+    A substitution is tried only where the alternative is at least ``min_ratio`` times as probable as
+    the read character: with ten check-digit outcomes, a search over every faint alternative finds
+    some passing combination for almost any misread, and would pass it off as a correction."""
     data, cd = CHECKED[name]
     positions = [p for p in [*data, cd] if p not in frozen]
     opts: list[tuple[Pos, str, float, float]] = []  # pos, char, prob, log-ratio cost
     for li, col in positions:
         s = lines[li][col]
         for c, p in _candidates(s, position_kind(li, col), min_p):
+            if p < min_ratio * s.prob:
+                continue
             opts.append(((li, col), c, p, math.log(p) - math.log(max(s.prob, 1e-6))))
     weight = {p: WEIGHTS[i % 3] for i, p in enumerate(data)}
     base = sum(_value(lines[li][col].char) * weight[(li, col)] for li, col in data)
@@ -252,9 +274,15 @@ def _date_valid(name: str, today: dt.date) -> Callable[[list[list[Slot]]], bool]
     return ok
 
 
-def correct(ft: FieldText, *, today: dt.date, hints: dict[str, str] | None = None) -> dict[str, bool]:
+def correct(
+    ft: FieldText,
+    *,
+    today: dt.date,
+    hints: dict[str, str] | None = None,
+) -> dict[str, bool]:
     """Check-digit-driven correction (after :func:`normalise`). ``hints`` are VIZ values in MRZ
-    form (document number padded with ``<``, dates ``YYMMDD``) tried first for a failing field."""
+    form (document number padded with ``<``, dates ``YYMMDD``) tried first for a failing field.
+    """
     hints = hints or {}
     lines = split_lines(ft)
     checks: dict[str, bool] = {}
