@@ -290,6 +290,24 @@ def test_viz_and_mrz_merge_characters_by_confidence():
     assert res.checks["viz_mrz_merged"] == [] and res.fields["mrz"].text == "\n".join(mrz)
 
 
+def test_document_number_merge_keeps_the_check_digits():
+    mrz = make_mrz(doc="AG1234567")
+    bad = mrz[0][:6] + "Q" + mrz[0][7:]  # G and Q differ by 10 in value: the check digits cannot tell
+    lines = td1_lines([bad, mrz[1], mrz[2]], document_number="AG1234567")
+    lines["mrz_1"] = line("mrz_1", bad, {6: 0.5}, {6: [("Q", 0.5), ("G", 0.4)]})
+    res = run("td1", lines)
+    assert mrz_pkg_ok("\n".join([bad, mrz[1], mrz[2]]))  # the misread passes every check
+    assert res.fields["mrz"].text == "\n".join(mrz) and res.checks["viz_mrz_merged"] == ["document_number"]
+    # a VIZ reading that would break the check digit is not merged into the MRZ
+    lines = td1_lines(document_number="D23145B90")
+    lines["mrz_1"] = line("mrz_1", make_mrz()[0], {12: 0.5})
+    res = run("td1", lines)
+    assert (
+        res.fields["mrz"].text == "\n".join(make_mrz())
+        and "document_number" not in res.checks["viz_mrz_merged"]
+    )
+
+
 def test_mrz_line_out_of_step_does_not_overwrite_the_viz():
     mrz = make_mrz()
     l2 = mrz[1][:7] + "2" + mrz[1][8:]  # a digit where the sex should be: the line is misread
