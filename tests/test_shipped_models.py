@@ -36,11 +36,16 @@ def test_recorded_metadata_matches_model(path: Path) -> None:
     assert meta["task"] == "card_reader" and meta["role"] in ("teacher", "student")
     assert meta["charset"] == CHARSET
     assert set(DEFAULT_PREPROCESSING) <= set(meta["preprocessing"])
-    prov = meta["provenance"]
+    prov, config = meta["provenance"], meta["config"]
+    if prov["command"].startswith("idsight distill"):  # a version fine-tuned from a recipe-built parent
+        assert meta["parent"]["relation"] == "fine-tuned from" and len(meta["parent"]["sha256"]) == 64
+        synthetic = meta["data"]["synthetic"]
+        assert synthetic["cards"] == 0 or synthetic["seed"] < 1000  # generated data: training seeds only
+        prov, config = meta["parent"]["provenance"], config["parent_config"]
     assert prov["command"].startswith("idsight train configs/")
     assert (Path(__file__).parents[1] / prov["command"].split()[2]).is_file()  # the recipe is in the repo
     assert isinstance(prov["data"]["seed"], int) and prov["data"]["seed"] < 1000
-    assert meta["config"]["name"] == path.stem
+    assert config["name"] == path.stem
     val = meta["metrics"]["val"]
     assert 0.0 <= val["field_exact_match"] <= 1.0 and val["cards"] > 0
 

@@ -296,7 +296,12 @@ def distill(
     meta: dict[str, Any] = {
         **{k: base_meta[k] for k in ("task", "role", "charset", "preprocessing") if k in base_meta},
         "config": {"distill": cfg.model_dump(mode="json"), "parent_config": base_meta.get("config")},
-        "parent": {"name": base_path.stem, "sha256": sha256_file(base_path), "relation": "fine-tuned from"},
+        "parent": {
+            "name": base_path.stem,
+            "sha256": sha256_file(base_path),
+            "relation": "fine-tuned from",
+            "provenance": base_meta.get("provenance"),  # how the parent was made: the chain to a recipe
+        },
         "teacher": {"name": t_path.stem, "sha256": sha256_file(t_path)},
         "data": data,
         "provenance": {
