@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lr", type=float, default=None, help="shifted: learning rate (default: DistillConfig's)"
     )
     ap.add_argument("--batch-size", type=int, default=None, help="shifted: default DistillConfig's")
+    ap.add_argument(
+        "--sequence-weight",
+        type=float,
+        default=None,
+        help="shifted: weight of sequence-level KD inside D (default DistillConfig's; 0 = per-timestep KL alone)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
     ap.add_argument(
         "--train-threads", type=int, default=os.cpu_count() or 1, help="torch threads for training"
@@ -372,6 +378,8 @@ def train_condition(
         update["optim"] = base.optim.model_copy(update={"lr": args.lr})
     if args.batch_size is not None:
         update["batch_size"] = args.batch_size
+    if args.sequence_weight is not None:
+        update["sequence_weight"] = args.sequence_weight
     cfg = DistillConfig(
         teacher=str(teacher_path),
         student=str(student_path),
