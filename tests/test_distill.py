@@ -32,7 +32,7 @@ from idsight.review.store import ReviewStore
 from idsight.tasks.distill import Distillation, check_same_classes, load_teacher_part
 from idsight.tasks.losses import kd_kl
 from idsight.tasks.recognition import CTCRecognition, greedy_targets
-from idsight.train.distill import check_compatible
+from idsight.train.distill import check_compatible, teacher_advantage
 
 runner = CliRunner()
 C = 20  # a small output space for the task tests
@@ -402,6 +402,19 @@ def test_check_compatible_names_both_files() -> None:
     with pytest.raises(BadConfigError, match="recognizer_height"):
         check_compatible(t_meta, other, t, s)
     check_compatible(t_meta, dict(t_meta), t, s)
+
+
+def test_teacher_advantage_compares_scores_on_the_same_cards() -> None:
+    val = {"data": ["a", "b"], "field_exact_match": 0.8}
+    t = {"metrics": {"val": val}}
+    assert teacher_advantage(t, {"metrics": {"val": {**val, "field_exact_match": 0.85}}}) == pytest.approx(
+        -0.05
+    )
+    assert teacher_advantage(t, {"metrics": {"val": {**val, "field_exact_match": 0.7}}}) == pytest.approx(0.1)
+    assert teacher_advantage(t, {"metrics": {"val": {"data": ["c"], "field_exact_match": 0.1}}}) is None
+    assert teacher_advantage(t, {}) is None
+    shipped = [read_meta(hub.resolve(n)) for n in ("idsight-reader-teacher", "idsight-reader-student")]
+    assert teacher_advantage(*shipped) is not None  # both shipped files were scored on the same cards
 
 
 def test_cli_refuses_teacher_with_another_charset(tmp_path: Path, idsight_home: Path) -> None:

@@ -104,6 +104,16 @@ def _reader(name: str) -> tuple[Any, dict[str, Any], Path]:
     return model, meta, path
 
 
+def teacher_advantage(t_meta: dict[str, Any], s_meta: dict[str, Any]) -> float | None:
+    """Teacher minus student field exact match on the validation cards both files record, or None
+    when they were not scored on the same cards. Distillation pays off only while this is positive:
+    a student that already reads better learns the teacher's errors (see the README's benchmark)."""
+    tv, sv = (m.get("metrics", {}).get("val", {}) for m in (t_meta, s_meta))
+    if not tv or not sv or tv.get("data") != sv.get("data"):
+        return None
+    return float(tv["field_exact_match"]) - float(sv["field_exact_match"])
+
+
 def check_compatible(t_meta: dict[str, Any], s_meta: dict[str, Any], t_path: Path, s_path: Path) -> None:
     """Teacher and student must share the charset and the recogniser's preprocessing."""
     tc, sc = t_meta.get("charset"), s_meta.get("charset")
@@ -229,6 +239,14 @@ def distill(
     teacher, t_meta, t_path = _reader(cfg.teacher)
     student, s_meta, s_path = _reader(cfg.student)
     check_compatible(t_meta, s_meta, t_path, s_path)
+    adv = teacher_advantage(t_meta, s_meta)
+    if adv is not None and adv < 0 and cfg.distill_weight > 0 and cfg.trainee == "student":
+        print(
+            f"[distill] warning: the teacher {t_path.stem} reads {-100 * adv:.1f} points worse than the "
+            f"student {s_path.stem} on their shared validation cards; distillation (distill_weight "
+            f"{cfg.distill_weight}) pulls the student toward the teacher's errors",
+            flush=True,
+        )
     data = snapshot_lines(cfg, work / "data" / "lines", s_path)
     print(
         f"[distill] {data['lines']} lines ({data['labelled_lines']} reviewed) from {data['reads']} reads "
