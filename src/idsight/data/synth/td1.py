@@ -35,8 +35,9 @@ def mrz_name_field(surname: str, given_names: str, width: int = MRZ_WIDTH) -> st
     primary, secondary = mrz_name_part(surname), mrz_name_part(given_names)
     if not secondary:
         return primary[:width].ljust(width, "<")
-    # keep at least one given-name character: the surname gets at most width - 3
-    name = primary[: width - 3] + "<<" + secondary
+    # keep at least one given-name character: the surname gets at most width - 3, and a cut that ends
+    # on a filler drops it (else the separator would read <<< and the given names start one late)
+    name = primary[: width - 3].rstrip("<") + "<<" + secondary
     return name[:width].ljust(width, "<")
 
 
