@@ -68,19 +68,7 @@ class CTCRecognition:
         log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, B, C)
         labelled = batch.get("labelled")
         labelled = tl > 0 if labelled is None else torch.as_tensor(labelled, dtype=torch.bool).cpu()
-        if bool(labelled.any()):
-            per_line = F.ctc_loss(
-                log_probs,
-                targets.to(log_probs.device),
-                il,
-                tl,
-                blank=self.blank,
-                reduction="none",
-                zero_infinity=self.zero_infinity,
-            )  # CTC "mean" reduction: each line's loss over its target length, then over lines
-            ctc = (per_line / tl.clamp_min(1).to(per_line.device))[labelled.to(per_line.device)].mean()
-        else:
-            ctc = logits.sum() * 0.0
+        ctc = self._mean_ctc(log_probs, targets, il, tl, labelled)
         out = {"ctc": ctc}
         loss = self.ctc_weight * ctc
         teacher = batch.get("teacher_logits")
@@ -101,17 +89,23 @@ class CTCRecognition:
         if not bool(rows.any()):
             return log_probs.sum() * 0.0
         targets, lengths = greedy_targets(teacher, il, blank=self.blank)
+        return self._mean_ctc(log_probs, targets, il, lengths, rows)
+
+    def _mean_ctc(self, log_probs: Tensor, targets: Tensor, il: Tensor, tl: Tensor, rows: Tensor) -> Tensor:
+        """CTC "mean" reduction over the ``rows`` only: each line's loss over its target length, then
+        the mean over those lines (0 when no row counts)."""
+        if not bool(rows.any()):
+            return log_probs.sum() * 0.0
         per_line = F.ctc_loss(
             log_probs,
             targets.to(log_probs.device),
             il,
-            lengths,
+            tl,
             blank=self.blank,
             reduction="none",
             zero_infinity=self.zero_infinity,
         )
-        per_line = per_line / lengths.clamp_min(1).to(per_line.device)
-        return per_line[rows.to(per_line.device)].mean()
+        return (per_line / tl.clamp_min(1).to(per_line.device))[rows.to(per_line.device)].mean()
 
 
 def greedy_targets(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> tuple[Tensor, Tensor]:

@@ -274,15 +274,9 @@ def _date_valid(name: str, today: dt.date) -> Callable[[list[list[Slot]]], bool]
     return ok
 
 
-def correct(
-    ft: FieldText,
-    *,
-    today: dt.date,
-    hints: dict[str, str] | None = None,
-) -> dict[str, bool]:
+def correct(ft: FieldText, *, today: dt.date, hints: dict[str, str] | None = None) -> dict[str, bool]:
     """Check-digit-driven correction (after :func:`normalise`). ``hints`` are VIZ values in MRZ
-    form (document number padded with ``<``, dates ``YYMMDD``) tried first for a failing field.
-    """
+    form (document number padded with ``<``, dates ``YYMMDD``) tried first for a failing field."""
     hints = hints or {}
     lines = split_lines(ft)
     checks: dict[str, bool] = {}
