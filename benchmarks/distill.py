@@ -7,7 +7,8 @@ Prints one JSON document to stdout (progress goes to stderr). All data is genera
 
 * ``teacher_vs_student``: both readers read the same held-out photo cards (``--count`` per template,
   ``--seed``; the same folders and seeds as benchmarks/read_cards.py, so both read the very same cards),
-  one after the other on each card, on ``--threads`` CPU threads. Reported: parameters, file size,
+  one after the other on each card, on ``--threads`` CPU threads, in each of ``--runtimes`` (PyTorch
+  and onnxruntime; the first runtime's numbers are also at the top level). Reported: parameters, file size,
   latency (``timings_ms``: total and per stage), field exact match (overall, per field), CER, and the
   student/teacher ratios with their goals (params <= 10%, >= 5x faster, <= 1 point less accurate).
 * ``shifted``: cards in font families held out of training (``font_pool="shifted"``). Per seed, the
@@ -85,6 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: weight of sequence-level KD inside D (default DistillConfig's; 0 = per-timestep KL alone)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
+    ap.add_argument(
+        "--runtimes",
+        default="torch,onnx",
+        help="teacher_vs_student: inference runtimes to time, comma list (the first is reported on top)",
+    )
     ap.add_argument(
         "--train-threads", type=int, default=os.cpu_count() or 1, help="torch threads for training"
     )
@@ -294,29 +300,39 @@ def teacher_vs_student(args, templates: list[str]) -> dict[str, Any]:
     from idsight.ocr.predictor import CardReader
 
     infos = {"teacher": model_info(args.teacher), "student": model_info(args.student)}
-    readers = {k: CardReader.load(v["path"]) for k, v in infos.items()}
-    reads: dict[str, dict[str, list]] = {k: {} for k in infos}
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    readers = {
+        f"{k}/{rt}": CardReader.load(v["path"], runtime=rt) for rt in runtimes for k, v in infos.items()
+    }
+    reads: dict[str, dict[str, list]] = {k: {} for k in readers}
     for tpl in templates:
         log(f"[teacher_vs_student] {tpl}: {args.count} cards, seed {args.seed}")
         cards = make_cards(tpl, args.count, args.seed, args.cache_dir, "train")
         for k, v in read_all(readers, cards, tpl).items():
             reads[k][tpl] = v
-    out: dict[str, Any] = {
+    by_runtime: dict[str, dict[str, Any]] = {}
+    for rt in runtimes:
+        side: dict[str, Any] = {}
+        for k, info in infos.items():
+            r = reads[f"{k}/{rt}"]
+            side[k] = {
+                **info,
+                "overall": summarize([x for t in templates for x in r[t]]),
+                "per_template": {t: summarize(r[t]) for t in templates},
+            }
+        side["comparison"] = compare(side["teacher"], side["student"])
+        by_runtime[rt] = side
+    return {
         "cards": {
             "per_template": args.count,
             "seed": args.seed,
             "font_pool": "train",
             "folders": [str(args.cache_dir / "train" / f"{t}-{args.seed}") for t in templates],
-        }
+        },
+        **by_runtime[runtimes[0]],  # the first runtime's results at the top level
+        "runtime": runtimes[0],
+        "by_runtime": by_runtime,
     }
-    for k, info in infos.items():
-        out[k] = {
-            **info,
-            "overall": summarize([r for t in templates for r in reads[k][t]]),
-            "per_template": {t: summarize(reads[k][t]) for t in templates},
-        }
-    out["comparison"] = compare(out["teacher"], out["student"])
-    return out
 
 
 # -- part 2 ----------------------------------------------------------------------------------------
@@ -526,17 +542,19 @@ def _git(root: Path, *a: str) -> str:
 def _table(doc: dict[str, Any]) -> None:
     tvs = doc.get("teacher_vs_student")
     if tvs:
-        for k in ("teacher", "student"):
-            o = tvs[k]["overall"]
+        for rt, side in tvs.get("by_runtime", {"torch": tvs}).items():
+            for k in ("teacher", "student"):
+                o = side[k]["overall"]
+                log(
+                    f"{rt:5s} {k:8s} params {side[k]['parameter_count']:>10,}  field EM "
+                    f"{o['field_exact_match']:.4f}  CER {o['cer']:.4f}  median {o['latency_ms']['median']} ms  "
+                    f"p90 {o['latency_ms']['p90']} ms"
+                )
+            c = side["comparison"]
             log(
-                f"{k:8s} params {tvs[k]['parameter_count']:>10,}  field EM {o['field_exact_match']:.4f}  "
-                f"CER {o['cer']:.4f}  median {o['latency_ms']['median']} ms  p90 {o['latency_ms']['p90']} ms"
+                f"{rt:5s} params ratio {c['params_ratio']}  speedup {c['speedup_median']}x  gap "
+                f"{c['accuracy_gap_points']} points  goals {c['goals']}"
             )
-        c = tvs["comparison"]
-        log(
-            f"params ratio {c['params_ratio']}  speedup {c['speedup_median']}x  gap {c['accuracy_gap_points']} "
-            f"points  goals {c['goals']}"
-        )
     sh = doc.get("shifted")
     if sh:
         for cond, v in sh["conditions"].items():

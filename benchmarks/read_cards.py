@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=9001, help="held-out synth seed (training uses < 1000)")
     ap.add_argument("--templates", default="kr-rrc,td1")
     ap.add_argument("--model", default="default", help="model name or path; 'none' = peers only")
+    ap.add_argument("--runtime", default="torch", help="inference runtime: torch or onnx (onnxruntime)")
     ap.add_argument("--font-pool", default="train", help="synth font pool: train (in-domain) or shifted")
     ap.add_argument("--peers", default="tesseract,rapidocr", help="comma list; '' or 'none' for none")
     ap.add_argument("--threads", type=int, default=1)
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     calib_seed = args.seed + 50_000 if args.calib_seed is None else args.calib_seed
     try:
-        reader = None if args.model == "none" else CardReader.load(args.model)
+        reader = None if args.model == "none" else CardReader.load(args.model, runtime=args.runtime)
     except IdsightError as e:
         log(f"error: {e}")
         return 2
@@ -270,6 +271,7 @@ def _report(args, calib_seed, templates, ours: dict | None, theirs, psm_used, ca
             "seed": args.seed,
             "templates": templates,
             "model": args.model,
+            "runtime": args.runtime,
             "font_pool": args.font_pool,
             "threads": args.threads,
             "peers": list(theirs),

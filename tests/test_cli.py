@@ -87,6 +87,13 @@ def test_unknown_template(tmp_path: Path, random_reader: Path) -> None:
     _one_line_error(code, err, "unknown template", "passport-xx")
 
 
+def test_unknown_runtime(tmp_path: Path, random_reader: Path) -> None:
+    f = tmp_path / "x.png"
+    Image.fromarray(np.zeros((100, 160, 3), np.uint8)).save(f)
+    code, _, err = run("read", str(f), "--runtime", "tensorrt", "--model", str(random_reader))
+    _one_line_error(code, err, "unknown runtime", "tensorrt")
+
+
 def test_corrupt_model(tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")

@@ -64,6 +64,28 @@ def test_read_contract_and_boxes(reader: CardReader, cards: dict, template: str)
         assert xs == sorted(xs)
 
 
+def test_onnx_runtime_reads_like_torch(reader: CardReader, cards: dict) -> None:
+    """The onnxruntime path (graphs exported in memory at load) gives the PyTorch reader's output."""
+    onnx_reader = CardReader.load("default", runtime="onnx")
+    assert onnx_reader.runtime == "onnx" and not hasattr(onnx_reader.model, "parameters")
+    for path, _ in cards.values():
+        a, b = reader.read_path(path).to_dict(), onnx_reader.read_path(path).to_dict()
+        assert a["template"] == b["template"]
+        assert {k: f["text"] for k, f in a["fields"].items()} == {
+            k: f["text"] for k, f in b["fields"].items()
+        }
+        for k, f in a["fields"].items():
+            assert b["fields"][k]["confidence"] == pytest.approx(f["confidence"], abs=2e-3), k
+            assert np.allclose(b["fields"][k]["box"], f["box"], atol=2), k
+
+
+def test_unknown_runtime_fails_before_loading(tmp_path: Path) -> None:
+    from idsight.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown runtime 'tensorrt'"):
+        CardReader.load(tmp_path / "not-even-read.safetensors", runtime="tensorrt")
+
+
 def test_no_card_image(reader: CardReader) -> None:
     with pytest.raises(NoCardError):
         reader.read(skd.astronaut(), name="astronaut.png")

@@ -8,6 +8,7 @@ or ``maps`` (detector). Dynamic axes: batch for all three, and width/time for th
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -55,13 +56,10 @@ class _Unwrap(nn.Module):
         return self.net(image)[self.key]
 
 
-def export_onnx(module: nn.Module, kind: str, path: str | Path, *, opset: int = 17) -> Path:
-    """Export one network (``kind`` = recognizer | detector | classifier) to ``path`` and check it."""
+def _export(module: nn.Module, kind: str, f: str, opset: int) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown export kind {kind!r} (known: {', '.join(KINDS)})")
     spec = KINDS[kind]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = module.training
     module.eval()
     try:
@@ -73,7 +71,7 @@ def export_onnx(module: nn.Module, kind: str, path: str | Path, *, opset: int = 
             torch.onnx.export(
                 _Unwrap(module, spec["output"]),
                 (dummy,),
-                str(path),
+                f,
                 input_names=["image"],
                 output_names=[spec["output"]],
                 dynamic_axes=spec["axes"],
@@ -83,8 +81,25 @@ def export_onnx(module: nn.Module, kind: str, path: str | Path, *, opset: int = 
             )
     finally:
         module.train(was_training)
+
+
+def export_onnx(module: nn.Module, kind: str, path: str | Path, *, opset: int = 17) -> Path:
+    """Export one network (``kind``: a key of ``KINDS``) to ``path`` and check it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _export(module, kind, str(path), opset)
     onnx.checker.check_model(str(path))
     return path
+
+
+def onnx_bytes(module: nn.Module, kind: str, *, opset: int = 17) -> bytes:
+    """The checked ONNX graph of one network, in memory (for an onnxruntime session)."""
+    with tempfile.TemporaryDirectory(prefix="idsight-onnx-") as tmp:
+        path = Path(tmp) / f"{kind}.onnx"
+        _export(module, kind, str(path), opset)
+        blob = path.read_bytes()
+    onnx.checker.check_model(onnx.load_from_string(blob))
+    return blob
 
 
 def export_reader(model: ReaderModel, out: str | Path, *, opset: int = 17) -> list[Path]:

@@ -40,6 +40,9 @@ def read(
     model: ModelOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     threads: Annotated[int, typer.Option(help="CPU threads for inference.")] = 1,
+    runtime: Annotated[
+        str, typer.Option(help="Inference runtime: torch, or onnx (onnxruntime; exported at load).")
+    ] = "torch",
     inspect: Annotated[
         Path | None, typer.Option(help="Write each stage's output (boxes, rectified card, characters) here.")
     ] = None,
@@ -60,7 +63,7 @@ def read(
     torch.set_num_threads(threads)
     if template is not None:
         get_template(template)
-    reader = CardReader.load(model)
+    reader = CardReader.load(model, runtime=runtime)
     store, sha = None, ""
     if store_url is not None:
         from idsight.artifact import sha256_file

@@ -19,10 +19,11 @@ from idsight.data.io import load_image, shrink
 from idsight.errors import BadModelError, NoCardError
 from idsight.models.postprocess import ctc_greedy, maps_to_boxes
 from idsight.models.reader import ReaderModel
+from idsight.ocr import runtime as _runtime  # noqa: F401  (registers the runtimes)
 from idsight.ocr.cleanup import CLEANUPS
 from idsight.ocr.localize import Localization, rectify
 from idsight.ocr.types import CleanupResult, LineRead
-from idsight.registry import LOCALIZERS
+from idsight.registry import LOCALIZERS, RUNTIMES
 from idsight.templates import CARD_SIZE, LINE_KEYS, TEMPLATE_NAMES, get_template
 
 CLASSES = (*TEMPLATE_NAMES, "none")
@@ -118,10 +119,12 @@ class CardReader:
         *,
         localizer: str = "mask",
         cleanup: str = "default",
+        runtime: str = "torch",
         min_class_prob: float = 0.5,
         name: str = "",
     ) -> None:
-        self.model = model.eval()
+        self.runtime = runtime
+        self.model = RUNTIMES.build(runtime, model=model)
         self.meta = meta
         self.name = name
         self.charset: str = meta.get("charset", CHARSET)
@@ -132,6 +135,8 @@ class CardReader:
 
     @classmethod
     def load(cls, model: str | Path = "default", **kwargs: Any) -> CardReader:
+        if "runtime" in kwargs:
+            RUNTIMES.get(kwargs["runtime"])  # an unknown name fails before the weights are read
         path = hub.resolve(model)
         net, meta = ReaderModel.from_artifact(path)
         if meta.get("task") != "card_reader":

@@ -1,0 +1,69 @@
+"""Inference runtimes for the reader's four networks: PyTorch as loaded, or onnxruntime.
+
+The ONNX graphs are exported in memory from the one artifact when the reader is loaded (once, at
+start-up), so the artifact stays a single file and no second copy of the weights can drift from it.
+Both runtimes give the reader the same thing: an object with ``localizer``, ``classifier``,
+``detector`` and ``recognizer`` callables that map an image tensor to the network's output dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from idsight.models.reader import PARTS, ReaderModel
+from idsight.registry import RUNTIMES
+
+
+@RUNTIMES.register("torch")
+def torch_runtime(*, model: ReaderModel, threads: int | None = None) -> ReaderModel:
+    """The PyTorch modules themselves (eval mode); ``threads`` is left to ``torch.set_num_threads``."""
+    return model.eval()
+
+
+class OrtNet:
+    """One exported network in an onnxruntime session, called like the PyTorch module it came from."""
+
+    def __init__(self, graph: bytes, output: str, *, threads: int) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        self.output = output
+
+    def __call__(self, image: Tensor) -> dict[str, Tensor]:
+        x = image.detach().to("cpu", torch.float32).contiguous().numpy()
+        (y,) = self.session.run(None, {"image": x})
+        return {self.output: torch.from_numpy(y)}
+
+
+class OnnxReader:
+    """Stands in for :class:`ReaderModel` at inference time; each part is an :class:`OrtNet`."""
+
+    def __init__(self, parts: dict[str, OrtNet]) -> None:
+        self.localizer = parts["localizer"]
+        self.classifier = parts["classifier"]
+        self.detector = parts["detector"]
+        self.recognizer = parts["recognizer"]
+
+    def eval(self) -> OnnxReader:
+        return self
+
+
+@RUNTIMES.register("onnx")
+def onnx_runtime(*, model: ReaderModel, threads: int | None = None) -> OnnxReader:
+    """Export each network to ONNX in memory and open it in onnxruntime (``threads``: default
+    ``torch.get_num_threads()``, so ``--threads`` means the same for both runtimes)."""
+    from idsight.export import KINDS, onnx_bytes
+
+    n = threads or torch.get_num_threads()
+    model = model.eval()
+    parts: dict[str, Any] = {
+        p: OrtNet(onnx_bytes(getattr(model, p), p), KINDS[p]["output"], threads=n) for p in PARTS
+    }
+    return OnnxReader(parts)
