@@ -832,3 +832,27 @@ def test_cached_teacher_outputs_equal_the_teachers_and_replace_its_forward(tmp_p
     task = Distillation(part="recognizer", base={"name": "ctc_recognition"}, teacher=Refuse())
     out = task(crnn_student(num_classes=20), batch)
     assert float(out["distill"]) > 0 and torch.isfinite(out["loss"])
+
+
+def test_rendered_lines_are_cropped_like_the_readers_and_reproducible(tmp_path: Path) -> None:
+    from idsight.data.lines import LineFolder
+    from idsight.train.distill import load_distill_config, snapshot_lines
+
+    cfg = load_distill_config(None, ["synthetic_lines=12", "synthetic_seed=3", "distill_weight=0"])
+    info = snapshot_lines(cfg, tmp_path / "a", Path("unused-without-cards"))
+    assert info["lines"] == info["labelled_lines"] == 12 and info["synthetic"]["lines"] == 12
+    rows = [json.loads(x) for x in (tmp_path / "a" / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["key"].split("/")[1] for r in rows} <= set(cfg.synthetic_lines_keys)
+    assert all(r["key"].startswith("kr-rrc/") and r["text"] and r["source"] == "rendered" for r in rows)
+    for r in rows:
+        img = cv2.imread(str(tmp_path / "a" / r["file"]))
+        assert img.shape[0] == DEFAULT_PREPROCESSING["recognizer_height"]
+        assert img.shape[1] % DEFAULT_PREPROCESSING["recognizer_stride"] == 0
+    ds = LineFolder(dir=str(tmp_path / "a"), split="all", augment=False)
+    assert len(ds) == 12 and all(ds[i][2] for i in range(12))  # every rendered line is labelled
+    snapshot_lines(cfg, tmp_path / "b", Path("unused-without-cards"))
+    again = (tmp_path / "b" / "lines.jsonl").read_text(encoding="utf-8")
+    assert again == (tmp_path / "a" / "lines.jsonl").read_text(encoding="utf-8")  # same seed, same lines
+    bad = load_distill_config(None, ["synthetic_lines=1", "synthetic_lines_keys=[mrz_1]"])
+    with pytest.raises(BadConfigError, match="kr-rrc has no line mrz_1"):
+        snapshot_lines(bad, tmp_path / "c", Path("unused"))

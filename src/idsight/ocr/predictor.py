@@ -79,13 +79,17 @@ def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[
     H, W = card.shape[:2]
     cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py))
     cx1, cy1 = min(W, int(np.ceil(x1 + px))), min(H, int(np.ceil(y1 + py)))
-    crop = card[cy0:cy1, cx0:cx1]
+    out = fit_height(card[cy0:cy1, cx0:cx1], pre)
+    return out, float(cx0), (cx1 - cx0) / out.shape[1]
+
+
+def fit_height(crop: np.ndarray, pre: dict[str, Any]) -> np.ndarray:
+    """Resize a line crop to the recogniser's height, its width a multiple of the stride (capped)."""
     h = pre["recognizer_height"]
     stride = pre["recognizer_stride"]
     w = int(round(crop.shape[1] * h / max(1, crop.shape[0]) / stride)) * stride
     w = int(min(pre["recognizer_max_width"], max(stride * 4, w)))
-    out = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-    return out, float(cx0), (cx1 - cx0) / w
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def width_buckets(widths: list[int], *, max_ratio: float = 1.6, max_size: int = 32) -> list[list[int]]:

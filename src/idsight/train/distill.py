@@ -43,6 +43,17 @@ class DistillConfig(BaseModel):
         default=True, description="generated cards carry their ground truth: use it as labels (replay)"
     )
     synthetic_font_pool: Literal["train", "shifted", "all"] = "train"
+    synthetic_lines: int = Field(
+        default=0,
+        ge=0,
+        description="extra single rendered lines with their ground truth (idsight.data.synth."
+        "render_line_sample), cropped like the reader's line crops; cheap data for the weakest fields",
+    )
+    synthetic_lines_template: Literal["kr-rrc", "td1"] = "kr-rrc"
+    synthetic_lines_keys: list[str] = Field(
+        default_factory=lambda: ["name", "address_1", "address_2", "issuer"],
+        description="which of the template's lines to render (Hangul names and addresses read worst)",
+    )
     part: Literal["recognizer"] = "recognizer"
     trainee: Literal["student", "teacher", "joint"] = "student"
     distill_weight: float = Field(
@@ -163,13 +174,17 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
         )
     if cfg.synthetic:
         rows += _synthetic_rows(cfg, out_dir, student_path)
+    if cfg.synthetic_lines:
+        rows += _rendered_line_rows(cfg, out_dir)
     with open(out_dir / "lines.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     labelled = sum(r["text"] is not None for r in rows)
     if labelled == 0 and cfg.distill_weight == 0:
         raise BadConfigError("no reviewed lines to learn from and distill_weight is 0: nothing to train on")
     if not rows:
-        raise BadConfigError("no training lines: give --reviews with stored reads and/or --synthetic N")
+        raise BadConfigError(
+            "no training lines: give --reviews with stored reads and/or --synthetic N (or synthetic_lines)"
+        )
     ids = "\n".join(sorted(review_ids)).encode()
     return {
         "reads": reads,
@@ -181,8 +196,43 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
             "cards": cfg.synthetic,
             "seed": cfg.synthetic_seed,
             "font_pool": cfg.synthetic_font_pool,
+            "lines": cfg.synthetic_lines,
+            "lines_template": cfg.synthetic_lines_template,
+            "lines_keys": cfg.synthetic_lines_keys,
         },
     }
+
+
+def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any]]:
+    """Single lines drawn by :func:`render_line_sample` (seeded by ``synthetic_seed``), padded like
+    :func:`idsight.ocr.predictor.crop_line` pads a detected box, at the recogniser's height."""
+    import numpy as np
+
+    from idsight.data.synth import render_line_sample
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING, fit_height
+    from idsight.review.capture import png_bytes
+    from idsight.templates import get_template
+
+    tpl = get_template(cfg.synthetic_lines_template)
+    unknown = [k for k in cfg.synthetic_lines_keys if k not in tpl.line_keys]
+    if unknown:
+        raise BadConfigError(f"synthetic_lines_keys: {tpl.name} has no line {', '.join(unknown)}")
+    pad_x, pad_y = DEFAULT_PREPROCESSING["crop_pad"]
+    rng = np.random.default_rng([cfg.synthetic_seed, 7])
+    rows: list[dict[str, Any]] = []
+    for n in range(cfg.synthetic_lines):
+        crop, text, key = render_line_sample(
+            rng,
+            template=tpl.name,
+            font_pool=cfg.synthetic_font_pool,
+            lines=cfg.synthetic_lines_keys,
+            pad_x=(0.6 * pad_x, 1.6 * pad_x),
+            pad_y=(0.6 * pad_y, 1.6 * pad_y),
+        )
+        f = f"line-{n}.png"
+        (out_dir / f).write_bytes(png_bytes(fit_height(crop, DEFAULT_PREPROCESSING)))
+        rows.append({"file": f, "text": text, "read_id": f"line-{n}", "key": key, "source": "rendered"})
+    return rows
 
 
 def _synthetic_rows(cfg: DistillConfig, out_dir: Path, student_path: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
@@ -65,18 +66,25 @@ def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_line_sample(
-    rng: np.random.Generator, *, template: Template | str | None = None, font_pool: str = "train"
+    rng: np.random.Generator,
+    *,
+    template: Template | str | None = None,
+    font_pool: str = "train",
+    lines: Sequence[str] | None = None,
+    pad_x: tuple[float, float] = (0.02, 0.2),
+    pad_y: tuple[float, float] = (0.02, 0.1),
 ) -> tuple[np.ndarray, str, str]:
     """One random line: (HxWx3 uint8 crop, printed text, line key ``"<template>/<line>"``).
 
-    The line is drawn with its template's font family on a card-like background, rotated (±2°) and
-    sheared, cropped around the text with 2-10 % of its height as vertical and 2-20 % as horizontal
-    padding (each side drawn separately), then degraded.
+    The line (one of ``lines`` where the card has it, else any) is drawn with its template's font
+    family on a card-like background, rotated (±2°) and sheared, cropped around the text with padding
+    drawn per side from ``pad_y`` (vertical) and ``pad_x`` (horizontal), as fractions of the text
+    height, then degraded.
     """
     name = template if isinstance(template, str) else template.name if template else None
     name = name or TEMPLATE_NAMES[int(rng.integers(len(TEMPLATE_NAMES)))]
     values = sample_card_values(name, rng)
-    keys = list(values.lines)
+    keys = [k for k in values.lines if lines is None or k in lines] or list(values.lines)
     line = keys[int(rng.integers(len(keys)))]
     text = values.lines[line]
     path = _font_path(rng, name, line, font_pool)
@@ -104,10 +112,10 @@ def render_line_sample(
         ]
     )
     pts = corners @ affine.T
-    pad_y = rng.uniform(0.02, 0.1, 2) * th
-    pad_x = rng.uniform(0.02, 0.2, 2) * th
-    x0 = max(0, int(pts[:, 0].min() - pad_x[0]))
-    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + pad_x[1])))
-    y0 = max(0, int(pts[:, 1].min() - pad_y[0]))
-    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + pad_y[1])))
+    py = rng.uniform(*pad_y, 2) * th
+    px = rng.uniform(*pad_x, 2) * th
+    x0 = max(0, int(pts[:, 0].min() - px[0]))
+    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
+    y0 = max(0, int(pts[:, 1].min() - py[0]))
+    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
     return _degrade(warped[y0:y1, x0:x1], rng), text, f"{name}/{line}"
