@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                     o["tpl_ok"].append(ok)
                     o["preds"].append({k: v["text"] for k, v in d["fields"].items()} if ok else None)
                     o["ms"].append(d["timings_ms"]["total"])
-                    o["timings"].append(d["timings_ms"])
+                    o["timings"].append({**d["timings_ms"], "networks": res.network_ms})
                 for p in tpl_peers:
                     fields, ms = run_peer(
                         p, image, rec, psm=psm_used.get(tpl, 6), threads=args.threads, view=args.peer_view
@@ -261,6 +261,7 @@ def _report(args, calib_seed, templates, ours: dict | None, theirs, psm_used, ca
         s["stage_ms_median"] = {
             st: latency_summary([t.get(st, 0.0) for t in cat["timings"]])["median"] for st in STAGES
         }
+        s["network_ms_median"] = latency_summary([t.get("networks", 0.0) for t in cat["timings"]])["median"]
         s["rejected"] = sum(len(ours[t]["errors"]) for t in ts)
         return s
 

@@ -54,6 +54,11 @@ def test_compare_goals(bench):
     assert c["goals"]["params_ratio_ok"] and c["goals"]["speedup_ok"] and c["goals"]["gap_ok"]
     c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(1_100, 11, 0.93, 25.0))
     assert not (c["goals"]["params_ratio_ok"] or c["goals"]["speedup_ok"] or c["goals"]["gap_ok"])
+    assert c["network_speedup_median"] is None  # not timed
+    t, st = _model(10_000, 100, 0.95, 100.0), _model(900, 9, 0.945, 40.0)
+    t["overall"]["network_ms_median"], st["overall"]["network_ms_median"] = 80.0, 10.0
+    c = bench.compare(t, st)
+    assert c["network_speedup_median"] == 8.0 and c["speedup_median"] == 2.5 and not c["goals"]["speedup_ok"]
     c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(900, 9, 0.0, None))  # everything rejected
     assert c["speedup_median"] is None and not c["goals"]["speedup_ok"]
 

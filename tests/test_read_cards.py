@@ -66,6 +66,7 @@ def _fake_clean_card(template, lines):
 class _Result:
     def __init__(self, template, fields):
         self.template, self.fields = template, fields
+        self.network_ms = 7.0
 
     def to_dict(self):
         t = {"localize": 1.0, "classify": 1.0, "detect": 2.0, "recognize": 5.0, "cleanup": 0.5, "total": 10.0}
@@ -75,7 +76,7 @@ class _Result:
 
 class _FakeReader:
     @classmethod
-    def load(cls, model):
+    def load(cls, model, runtime="torch"):
         return cls()
 
     def read(self, image, *, name):
@@ -120,6 +121,7 @@ def test_read_cards_report(bench, capsys, tmp_path):
     assert ours["latency_ms"]["median"] == 10.0 and ours["latency_ms"]["n"] == 2
     assert ours["latency_wall_ms_all_cards"]["n"] == 3
     assert ours["stage_share"]["recognize"] == 0.5 and ours["stage_share"]["other"] == pytest.approx(0.05)
+    assert ours["network_ms_median"] == 7.0
     assert doc["idsight"]["overall"]["field_accuracy"] == ours["field_accuracy"]
     tess = doc["peers"]["tesseract"]
     assert tess["psm"]["td1"] in (6, 11) and set(tess["calibration"]["td1"]) == {"6", "11"}

@@ -51,6 +51,7 @@ def test_read_contract_and_boxes(reader: CardReader, cards: dict, template: str)
     assert d["template"] == template
     assert set(d["fields"]) == set(rec["fields"])
     assert set(d["timings_ms"]) == {"localize", "classify", "detect", "recognize", "cleanup", "total"}
+    assert 0 < res.network_ms < d["timings_ms"]["total"]
     json.dumps(d, ensure_ascii=False)
     w, h = Image.open(path).size
     for name, f in d["fields"].items():

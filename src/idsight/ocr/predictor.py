@@ -19,9 +19,9 @@ from idsight.data.io import load_image, shrink
 from idsight.errors import BadModelError, NoCardError
 from idsight.models.postprocess import ctc_greedy, maps_to_boxes
 from idsight.models.reader import ReaderModel
-from idsight.ocr import runtime as _runtime  # noqa: F401  (registers the runtimes)
 from idsight.ocr.cleanup import CLEANUPS
 from idsight.ocr.localize import Localization, rectify
+from idsight.ocr.runtime import TimedNetworks  # (also registers the runtimes)
 from idsight.ocr.types import CleanupResult, LineRead
 from idsight.registry import LOCALIZERS, RUNTIMES
 from idsight.templates import CARD_SIZE, LINE_KEYS, TEMPLATE_NAMES, get_template
@@ -47,6 +47,7 @@ class ReadResult:
     checks: dict[str, Any]
     corrections: list[dict[str, Any]]
     timings_ms: dict[str, float]
+    network_ms: float = 0.0  # of timings_ms["total"], the time inside the four networks
     lines: dict[str, LineRead] = field(default_factory=dict, repr=False)
     corners: list[list[float]] = field(default_factory=list)
 
@@ -129,11 +130,12 @@ class CardReader:
     ) -> None:
         self.runtime = runtime
         self.model = RUNTIMES.build(runtime, model=model)
+        self.nets = TimedNetworks(self.model)
         self.meta = meta
         self.name = name
         self.charset: str = meta.get("charset", CHARSET)
         self.pre = {**DEFAULT_PREPROCESSING, **meta.get("preprocessing", {})}
-        self.localizer = LOCALIZERS.build(localizer, model=self.model)
+        self.localizer = LOCALIZERS.build(localizer, model=self.nets)
         self.cleanup = CLEANUPS.build(cleanup)
         self.min_class_prob = min_class_prob
 
@@ -155,6 +157,7 @@ class CardReader:
         if template is not None:
             get_template(template)  # raises UnknownNameError early
         t: dict[str, float] = {}
+        self.nets.ms = 0.0
         t0 = time.perf_counter()
         loc = self.localizer(image)
         if loc is None:
@@ -191,6 +194,7 @@ class CardReader:
             checks=checks,
             corrections=res.corrections,
             timings_ms={k: round(v, 2) for k, v in t.items()},
+            network_ms=round(self.nets.ms, 2),
             lines=lines,
             corners=loc.corners.tolist(),
         )
@@ -199,7 +203,7 @@ class CardReader:
     def _classify(self, card: np.ndarray, forced: str | None, name: str) -> tuple[str, float]:
         size = tuple(self.pre["classifier_size"])
         x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
-        probs = self.model.classifier(x[None])["logits"].softmax(-1)[0]
+        probs = self.nets.classifier(x[None])["logits"].softmax(-1)[0]
         if forced is not None:
             return forced, float(probs[CLASSES.index(forced)])
         k = int(probs.argmax())
@@ -214,7 +218,7 @@ class CardReader:
         tpl = get_template(template)
         size = tuple(self.pre["detector_size"])
         x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
-        maps = self.model.detector(x[None])["maps"].sigmoid()[0]
+        maps = self.nets.detector(x[None])["maps"].sigmoid()[0]
         idx = [LINE_KEYS.index(f"{template}/{k}") for k in tpl.line_keys]
         sx = CARD_SIZE[0] / maps.shape[-1]
         sy = CARD_SIZE[1] / maps.shape[-2]
@@ -242,7 +246,7 @@ class CardReader:
             maps.append((off, sc, crop.shape[1]))
         logits_of: dict[int, torch.Tensor] = {}
         for group in width_buckets([c.shape[-1] for c in crops]):
-            lg = self.model.recognizer(pad_batch([crops[j] for j in group]))["logits"]
+            lg = self.nets.recognizer(pad_batch([crops[j] for j in group]))["logits"]
             logits_of.update({j: lg[n] for n, j in enumerate(group)})
         stride = self.pre["recognizer_stride"]
         inv = np.linalg.inv(loc.homography())

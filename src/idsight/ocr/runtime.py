@@ -8,6 +8,8 @@ Both runtimes give the reader the same thing: an object with ``localizer``, ``cl
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -53,6 +55,28 @@ class OnnxReader:
 
     def eval(self) -> OnnxReader:
         return self
+
+
+class TimedNetworks:
+    """A runtime's four networks, each call timed: ``ms`` sums the wall time spent inside them (the
+    rest of a read is the classical work both teacher and student share: warps, crops, decoding)."""
+
+    def __init__(self, model: Any) -> None:
+        self.ms = 0.0
+        self.localizer = self._timed(model.localizer)
+        self.classifier = self._timed(model.classifier)
+        self.detector = self._timed(model.detector)
+        self.recognizer = self._timed(model.recognizer)
+
+    def _timed(self, net: Any) -> Callable[[Tensor], dict[str, Tensor]]:
+        def call(image: Tensor) -> dict[str, Tensor]:
+            t0 = time.perf_counter()
+            try:
+                return net(image)
+            finally:
+                self.ms += (time.perf_counter() - t0) * 1e3
+
+        return call
 
 
 @RUNTIMES.register("onnx")
