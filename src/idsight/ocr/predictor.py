@@ -257,10 +257,11 @@ class CardReader:
             text, conf, chars = ctc_greedy(logits_of[i][:T], self.charset, stride=float(stride))
             box = boxes[k][0]
             ymid = (box[1] + box[3]) / 2
-            for c in chars:  # crop pixels -> card frame -> image pixels
-                xs = np.array([[off + c.x0 * sc, ymid], [off + c.x1 * sc, ymid]], dtype=np.float64)
-                img = _apply_h(inv, xs)
-                c.x0, c.x1 = float(img[0, 0]), float(img[1, 0])
+            if chars:  # crop pixels -> card frame -> image pixels, all spans of the line at once
+                xs = np.array([[c.x0, c.x1] for c in chars], dtype=np.float64).reshape(-1) * sc + off
+                img = _apply_h(inv, np.stack([xs, np.full_like(xs, ymid)], axis=1))[:, 0]
+                for n, c in enumerate(chars):
+                    c.x0, c.x1 = float(img[2 * n]), float(img[2 * n + 1])
             out[k] = LineRead(
                 key=k, text=text, confidence=conf, chars=chars, box=_box_to_image(inv, box), crop=raw[i]
             )
