@@ -368,7 +368,8 @@ def distill(
             "name": base_path.stem,
             "sha256": sha256_file(base_path),
             "relation": "fine-tuned from",
-            "provenance": base_meta.get("provenance"),  # how the parent was made: the chain to a recipe
+            "provenance": base_meta.get("provenance"),  # how the parent was made
+            "parent": base_meta.get("parent"),  # and its own parent: the whole chain back to a recipe
         },
         "teacher": {"name": t_path.stem, "sha256": sha256_file(t_path)},
         "data": data,
