@@ -853,6 +853,5 @@ def test_rendered_lines_are_cropped_like_the_readers_and_reproducible(tmp_path: 
     snapshot_lines(cfg, tmp_path / "b", Path("unused-without-cards"))
     again = (tmp_path / "b" / "lines.jsonl").read_text(encoding="utf-8")
     assert again == (tmp_path / "a" / "lines.jsonl").read_text(encoding="utf-8")  # same seed, same lines
-    bad = load_distill_config(None, ["synthetic_lines=1", "synthetic_lines_keys=[mrz_1]"])
-    with pytest.raises(BadConfigError, match="kr-rrc has no line mrz_1"):
-        snapshot_lines(bad, tmp_path / "c", Path("unused"))
+    with pytest.raises(BadConfigError, match="kr-rrc has no line mrz_1"):  # refused before any work
+        load_distill_config(None, ["synthetic_lines=1", "synthetic_lines_keys=[mrz_1]"])

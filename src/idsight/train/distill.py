@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch.callbacks import Callback
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from idsight import __version__, hub
@@ -84,6 +84,19 @@ class DistillConfig(BaseModel):
         default_factory=lambda: PlateauConfig(monitor="val/loss", patience=2, min_delta=1e-3)
     )
     holdout: bool = Field(default=True, description="score the new version on the fixed held-out set")
+
+    @model_validator(mode="after")
+    def _known_line_keys(self) -> DistillConfig:
+        from idsight.templates import get_template
+
+        keys = get_template(self.synthetic_lines_template).line_keys
+        unknown = [k for k in self.synthetic_lines_keys if k not in keys]
+        if unknown:
+            raise ValueError(
+                f"{self.synthetic_lines_template} has no line {', '.join(unknown)} (known: {', '.join(keys)})"
+            )
+        return self
+
     freeze_batchnorm: bool = Field(
         default=True,
         description="keep BatchNorm statistics as they are: a few hundred steps on a small review batch "
@@ -213,10 +226,7 @@ def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any
     from idsight.review.capture import png_bytes
     from idsight.templates import get_template
 
-    tpl = get_template(cfg.synthetic_lines_template)
-    unknown = [k for k in cfg.synthetic_lines_keys if k not in tpl.line_keys]
-    if unknown:
-        raise BadConfigError(f"synthetic_lines_keys: {tpl.name} has no line {', '.join(unknown)}")
+    tpl = get_template(cfg.synthetic_lines_template)  # the keys were checked with the config
     pad_x, pad_y = DEFAULT_PREPROCESSING["crop_pad"]
     rng = np.random.default_rng([cfg.synthetic_seed, 7])
     rows: list[dict[str, Any]] = []
