@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="shifted: weight of sequence-level KD inside D (default DistillConfig's; 0 = per-timestep KL alone)",
     )
+    ap.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        help="shifted: generated cards of the original fonts replayed in every condition (against forgetting)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
     ap.add_argument(
         "--runtimes",
@@ -401,6 +407,8 @@ def train_condition(
         update["batch_size"] = args.batch_size
     if args.sequence_weight is not None:
         update["sequence_weight"] = args.sequence_weight
+    if args.synthetic:
+        update["synthetic"] = args.synthetic
     cfg = DistillConfig(
         teacher=str(teacher_path),
         student=str(student_path),
