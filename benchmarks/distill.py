@@ -555,7 +555,7 @@ def _git(root: Path, *a: str) -> str:
 def _table(doc: dict[str, Any]) -> None:
     tvs = doc.get("teacher_vs_student")
     if tvs:
-        for rt, side in tvs.get("by_runtime", {"torch": tvs}).items():
+        for rt, side in tvs["by_runtime"].items():
             for k in ("teacher", "student"):
                 o = side[k]["overall"]
                 log(

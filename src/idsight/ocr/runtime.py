@@ -53,9 +53,6 @@ class OnnxReader:
         self.detector = parts["detector"]
         self.recognizer = parts["recognizer"]
 
-    def eval(self) -> OnnxReader:
-        return self
-
 
 class TimedNetworks:
     """A runtime's four networks, each call timed: ``ms`` sums the wall time spent inside them (the
@@ -85,8 +82,7 @@ def onnx_runtime(*, model: ReaderModel, threads: int | None = None) -> OnnxReade
     ``torch.get_num_threads()``, so ``--threads`` means the same for both runtimes)."""
     from idsight.export import KINDS, onnx_bytes
 
-    n = threads or torch.get_num_threads()
-    model = model.eval()
+    n = threads or torch.get_num_threads()  # (the export itself runs each network in eval mode)
     parts: dict[str, Any] = {
         p: OrtNet(onnx_bytes(getattr(model, p), p), KINDS[p]["output"], threads=n) for p in PARTS
     }

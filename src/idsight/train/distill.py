@@ -84,6 +84,11 @@ class DistillConfig(BaseModel):
         default_factory=lambda: PlateauConfig(monitor="val/loss", patience=2, min_delta=1e-3)
     )
     holdout: bool = Field(default=True, description="score the new version on the fixed held-out set")
+    freeze_batchnorm: bool = Field(
+        default=True,
+        description="keep BatchNorm statistics as they are: a few hundred steps on a small review batch "
+        "would otherwise replace them with that batch's (1 point lost at lr 1e-5 in one epoch)",
+    )
 
     @model_validator(mode="after")
     def _known_line_keys(self) -> DistillConfig:
@@ -96,12 +101,6 @@ class DistillConfig(BaseModel):
                 f"{self.synthetic_lines_template} has no line {', '.join(unknown)} (known: {', '.join(keys)})"
             )
         return self
-
-    freeze_batchnorm: bool = Field(
-        default=True,
-        description="keep BatchNorm statistics as they are: a few hundred steps on a small review batch "
-        "would otherwise replace them with that batch's (1 point lost at lr 1e-5 in one epoch)",
-    )
 
 
 class FreezeBatchNorm(Callback):
@@ -224,18 +223,16 @@ def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any
     from idsight.data.synth import render_line_sample
     from idsight.ocr.predictor import DEFAULT_PREPROCESSING, fit_height
     from idsight.review.capture import png_bytes
-    from idsight.templates import get_template
 
-    tpl = get_template(cfg.synthetic_lines_template)  # the keys were checked with the config
     pad_x, pad_y = DEFAULT_PREPROCESSING["crop_pad"]
     rng = np.random.default_rng([cfg.synthetic_seed, 7])
     rows: list[dict[str, Any]] = []
     for n in range(cfg.synthetic_lines):
         crop, text, key = render_line_sample(
             rng,
-            template=tpl.name,
+            template=cfg.synthetic_lines_template,
             font_pool=cfg.synthetic_font_pool,
-            lines=cfg.synthetic_lines_keys,
+            lines=cfg.synthetic_lines_keys,  # checked against the template when the config was loaded
             pad_x=(0.6 * pad_x, 1.6 * pad_x),
             pad_y=(0.6 * pad_y, 1.6 * pad_y),
         )
