@@ -25,7 +25,14 @@ fi
 stamp=.venv/.idsight-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[install] pip install -e .[dev] (first time: downloads torch, several GB)"
+  # torch's CUDA build and its libraries take about 6.5 GB installed, plus about 3 GB of
+  # downloads while pip runs; pip's wheel cache would keep a third copy, so it is off.
+  free_mb=$(df -Pm . | awk 'NR==2 {print $4}')
+  echo "[install] pip install -e .[dev] (first time: downloads torch, several GB; ${free_mb} MB free here)"
+  if [ "$free_mb" -lt 10000 ]; then
+    echo "[install] warning: the first install needs about 10 GB free disk; ${free_mb} MB is free" >&2
+  fi
+  export PIP_NO_CACHE_DIR=1
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
