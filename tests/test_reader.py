@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from idsight.cli.main import app
 from idsight.data.synth import write_cards
 from idsight.errors import NoCardError
+from idsight.ocr.localize import Localization
 from idsight.ocr.predictor import CardReader
 
 runner = CliRunner()
@@ -90,6 +91,57 @@ def test_unknown_runtime_fails_before_loading(tmp_path: Path) -> None:
 def test_no_card_image(reader: CardReader) -> None:
     with pytest.raises(NoCardError):
         reader.read(skd.astronaut(), name="astronaut.png")
+
+
+class _MisplacedLocalizer:
+    """A localiser whose first quadrilateral sits on the background and whose alternatives hold
+    a wrong quadrilateral and the true corners."""
+
+    def __init__(self, corners: list[list[float]]) -> None:
+        self.true = Localization(np.asarray(corners, dtype=np.float32), 1.0, "true")
+        self.calls = 0
+
+    def __call__(self, image: np.ndarray) -> Localization:
+        return Localization(np.array([[0, 0], [60, 0], [60, 38], [0, 38]], np.float32), 1.0, "corner")
+
+    def alternatives(self, image: np.ndarray) -> list[Localization]:
+        self.calls += 1
+        off = Localization(np.array([[5, 5], [70, 5], [70, 45], [5, 45]], np.float32), 1.0, "off")
+        return [off, self.true]
+
+
+@pytest.mark.parametrize("template", ["kr-rrc", "td1"])
+def test_doubtful_localisation_falls_back_to_the_most_card_like_alternative(
+    reader: CardReader, cards: dict, template: str
+) -> None:
+    path, rec = cards[template]
+    fresh = CardReader(reader.model, reader.meta)
+    fresh.localizer = _MisplacedLocalizer(rec["corners"])
+    res = fresh.read_path(path)
+    assert fresh.localizer.calls == 1
+    assert res.checks["localization"] == "true" and res.template == template
+    assert np.allclose(res.corners, rec["corners"], atol=1e-3)
+
+    class NoAlternatives(_MisplacedLocalizer):
+        def alternatives(self, image: np.ndarray) -> list[Localization]:
+            return []
+
+    fresh.localizer = NoAlternatives(rec["corners"])
+    with pytest.raises(NoCardError, match="no ID card recognised"):
+        fresh.read_path(path)
+
+
+def test_mask_localiser_alternatives_are_other_thresholds_and_the_contour_method(
+    reader: CardReader, cards: dict
+) -> None:
+    path, rec = cards["td1"]
+    image = np.asarray(Image.open(path).convert("RGB"))
+    alts = reader.localizer.alternatives(image)
+    methods = [a.method for a in alts]
+    assert methods[:3] == ["mask@0.7", "mask@0.3", "mask@0.85"]
+    assert set(methods) <= {"mask@0.7", "mask@0.3", "mask@0.85", "contour", "full_frame"}
+    for a in alts:
+        assert a.corners.shape == (4, 2)
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK"])

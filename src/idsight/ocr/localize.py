@@ -25,7 +25,7 @@ CARD_ASPECT = CARD_SIZE[0] / CARD_SIZE[1]
 class Localization:
     corners: np.ndarray  # (4, 2) float32, TL TR BR BL in image pixels
     score: float  # 0..1: how card-like the found quadrilateral is
-    method: str  # "contour", "min_area_rect" or "full_frame"
+    method: str  # "mask", "mask@THR", "contour" or "full_frame"
 
     def homography(self) -> np.ndarray:
         """Image -> canonical card frame."""
@@ -230,7 +230,12 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 
 
 @LOCALIZERS.register("mask")
 class MaskLocalizer:
-    """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement."""
+    """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement.
+
+    ``alternatives`` gives other readings of the same image (the mask cut at other thresholds, and
+    the classical contour localiser) for the reader to try when the first quadrilateral does not
+    look like a card to its classifier: glare can merge a corner with the background, or hide one.
+    """
 
     def __init__(
         self,
@@ -238,6 +243,7 @@ class MaskLocalizer:
         model: Any,
         size: tuple[int, int] = (256, 160),
         thr: float = 0.5,
+        alt_thrs: tuple[float, ...] = (0.7, 0.3, 0.85),
         min_area: float = 0.02,
         band: float = 1.0,
     ) -> None:
@@ -246,16 +252,29 @@ class MaskLocalizer:
         self.net = model.localizer
         self.size = size
         self.thr = thr
+        self.alt_thrs = alt_thrs
         self.min_area = min_area
         self.band = band  # edge search half-width, in mask pixels
+        self.contour = ContourLocalizer()
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> Localization | None:
-        h, w = image.shape[:2]
+    def _prob(self, image: np.ndarray) -> np.ndarray:
         small = shrink(image, self.size)
         x = torch.from_numpy(small).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
-        prob = self.net(x)["maps"].sigmoid()[0, 0].numpy()
-        mask = (prob > self.thr).astype(np.uint8)
+        return self.net(x)["maps"].sigmoid()[0, 0].numpy()
+
+    def __call__(self, image: np.ndarray) -> Localization | None:
+        return self._fit(image, self._prob(image), self.thr)
+
+    def alternatives(self, image: np.ndarray) -> list[Localization]:
+        prob = self._prob(image)
+        out = [loc for t in self.alt_thrs if (loc := self._fit(image, prob, t)) is not None]
+        loc = self.contour(image)
+        return out if loc is None else [*out, loc]
+
+    def _fit(self, image: np.ndarray, prob: np.ndarray, thr: float) -> Localization | None:
+        h, w = image.shape[:2]
+        mask = (prob > thr).astype(np.uint8)
         n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n < 2:
             return None
@@ -272,4 +291,5 @@ class MaskLocalizer:
         gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
         quad = refine_quad(gray, quad, band=self.band * max(sx, sy))
         score = float(prob[lab == k].mean())
-        return Localization(quad, score, "mask")
+        method = "mask" if thr == self.thr else f"mask@{thr:g}"
+        return Localization(quad, score, method)

@@ -126,6 +126,7 @@ class CardReader:
         cleanup: str = "default",
         runtime: str = "torch",
         min_class_prob: float = 0.5,
+        retry_below: float = 0.9,
         name: str = "",
     ) -> None:
         self.runtime = runtime
@@ -138,6 +139,7 @@ class CardReader:
         self.localizer = LOCALIZERS.build(localizer, model=self.nets)
         self.cleanup = CLEANUPS.build(cleanup)
         self.min_class_prob = min_class_prob
+        self.retry_below = retry_below  # below this template probability, try other localisations
 
     @classmethod
     def load(cls, model: str | Path = "default", **kwargs: Any) -> CardReader:
@@ -159,16 +161,13 @@ class CardReader:
         t: dict[str, float] = {}
         self.nets.ms = 0.0
         t0 = time.perf_counter()
-        loc = self.localizer(image)
-        if loc is None:
+        loc, card, probs, cls_ms = self._localize(image, template)
+        if loc is None or card is None or probs is None:
             raise NoCardError("no ID card found in the image", path=name)
-        card = rectify(image, loc)
-        t1 = time.perf_counter()
-        t["localize"] = (t1 - t0) * 1e3
-
-        template, cls_prob = self._classify(card, template, name)
+        template, cls_prob = self._pick_template(probs, template, name)
         t2 = time.perf_counter()
-        t["classify"] = (t2 - t1) * 1e3
+        t["localize"] = (t2 - t0) * 1e3 - cls_ms
+        t["classify"] = cls_ms
 
         boxes = self._detect(card, template)
         t3 = time.perf_counter()
@@ -200,10 +199,32 @@ class CardReader:
         )
 
     # -- stages -------------------------------------------------------------------------
-    def _classify(self, card: np.ndarray, forced: str | None, name: str) -> tuple[str, float]:
+    def _localize(
+        self, image: np.ndarray, forced: str | None
+    ) -> tuple[Localization | None, np.ndarray | None, torch.Tensor | None, float]:
+        """The localiser's quadrilateral, or, when the classifier doubts that it holds a card, the
+        most card-like of the localiser's alternatives. Returns (loc, card, class probs, classifier ms)."""
+        loc = self.localizer(image)
+        card = None if loc is None else rectify(image, loc)
+        t0 = time.perf_counter()
+        probs = None if card is None else self._class_probs(card)
+        cls_ms = (time.perf_counter() - t0) * 1e3
+        if probs is None or _card_prob(probs, forced) < self.retry_below:
+            for alt in getattr(self.localizer, "alternatives", lambda _: [])(image):
+                alt_card = rectify(image, alt)
+                t0 = time.perf_counter()
+                alt_probs = self._class_probs(alt_card)
+                cls_ms += (time.perf_counter() - t0) * 1e3
+                if probs is None or _card_prob(alt_probs, forced) > _card_prob(probs, forced):
+                    loc, card, probs = alt, alt_card, alt_probs
+        return loc, card, probs, cls_ms
+
+    def _class_probs(self, card: np.ndarray) -> torch.Tensor:
         size = tuple(self.pre["classifier_size"])
         x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
-        probs = self.nets.classifier(x[None])["logits"].softmax(-1)[0]
+        return self.nets.classifier(x[None])["logits"].softmax(-1)[0]
+
+    def _pick_template(self, probs: torch.Tensor, forced: str | None, name: str) -> tuple[str, float]:
         if forced is not None:
             return forced, float(probs[CLASSES.index(forced)])
         k = int(probs.argmax())
@@ -266,6 +287,13 @@ class CardReader:
                 key=k, text=text, confidence=conf, chars=chars, box=_box_to_image(inv, box), crop=raw[i]
             )
         return out
+
+
+def _card_prob(probs: torch.Tensor, forced: str | None) -> float:
+    """How card-like a rectified image is: the forced template's probability, else the best card class's."""
+    if forced is not None:
+        return float(probs[CLASSES.index(forced)])
+    return float(probs[: len(TEMPLATE_NAMES)].max())
 
 
 def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
