@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import idsight.tasks  # noqa: F401  (registers the tasks)
 from idsight.errors import BadModelError, UnknownNameError
@@ -154,6 +156,45 @@ def test_ctc_greedy_text_and_spans() -> None:
     assert ctc_greedy(torch.zeros(4, 3).index_fill_(1, torch.tensor([0]), 9.0), charset)[:2] == ("", 0.0)
     with pytest.raises(ValueError):
         ctc_greedy(torch.zeros(4, 5), charset)
+
+
+def _ctc_reference(probs: list[list[float]], charset: str) -> list[tuple[str, float, int, int, list[str]]]:
+    """The definition, spelled out: runs of one non-blank argmax label; each run's best probability,
+    span and top-3 labels at its peak."""
+    best = [max(range(len(row)), key=row.__getitem__) for row in probs]
+    runs: list[list[int]] = []
+    for t, c in enumerate(best):
+        if c and t and best[t - 1] == c:
+            runs[-1][2] = t
+        elif c:
+            runs.append([c, t, t])
+    out = []
+    for c, t0, t1 in runs:
+        peak = max(range(t0, t1 + 1), key=lambda t: probs[t][c])
+        top = sorted(range(len(charset) + 1), key=lambda i: -probs[peak][i])[:3]
+        out.append((charset[c - 1], probs[peak][c], t0, t1, [charset[i - 1] if i else "" for i in top]))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(-6, 6), min_size=5, max_size=5), min_size=1, max_size=30),
+    st.integers(0, 4),
+)
+def test_ctc_greedy_matches_the_definition(rows: list[list[int]], noise_seed: int) -> None:
+    charset = "abcd"
+    g = torch.Generator().manual_seed(noise_seed)
+    logits = torch.tensor(rows, dtype=torch.float32) + 0.01 * torch.rand(len(rows), 5, generator=g)
+    probs = torch.softmax(logits, -1).tolist()
+    want = _ctc_reference(probs, charset)
+    text, conf, chars = ctc_greedy(logits, charset, stride=4.0)
+    assert text == "".join(w[0] for w in want)
+    assert [(c.x0, c.x1) for c in chars] == [(4.0 * t0, 4.0 * (t1 + 1)) for _, _, t0, t1, _ in want]
+    for c, w in zip(chars, want, strict=True):
+        assert c.prob == pytest.approx(w[1], abs=1e-5)
+        assert [a for a, _ in c.alternatives] == w[4]
+        assert [p for _, p in c.alternatives] == sorted((p for _, p in c.alternatives), reverse=True)
+    assert conf == (pytest.approx(min(w[1] for w in want), abs=1e-5) if want else 0.0)
 
 
 def test_maps_to_boxes() -> None:

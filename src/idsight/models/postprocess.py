@@ -7,7 +7,6 @@ from typing import cast
 
 import cv2
 import numpy as np
-import torch
 from torch import Tensor
 
 from idsight.ocr.types import CharRead
@@ -52,37 +51,45 @@ def ctc_greedy(
         raise ValueError(f"reduce must be 'min' or 'mean', not {reduce!r}")
     if length is not None:
         logits = logits[: max(int(length), 0)]
-    probs = torch.softmax(logits.detach().float().cpu(), dim=-1)
-    best = probs.argmax(dim=-1).tolist()
+    if logits.shape[0] == 0:
+        return "", 0.0, []
+    # numpy from here: a line is short, and per-call overhead, not arithmetic, is what costs
+    lg = logits.detach().float().cpu().numpy()
+    probs = np.exp(lg - lg.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    best = probs.argmax(axis=-1)
     k = max(1, min(topk, probs.shape[1]))
-    labels = [""] + list(charset)
 
-    runs: list[tuple[int, int, int]] = []  # (label, t0, t1)
-    prev = 0
-    for t, c in enumerate(best):
-        if c != 0 and c == prev:
-            runs[-1] = (c, runs[-1][1], t)
-        elif c != 0:
-            runs.append((c, t, t))
-        prev = c
+    def label(i: int) -> str:
+        return charset[i - 1] if i else ""
 
-    spans = [[t0 * stride, (t1 + 1) * stride] for _, t0, t1 in runs]
+    # runs of one non-blank label, from t0s to t1s
+    new = np.r_[True, best[1:] != best[:-1]]
+    t0s = np.flatnonzero(new & (best != 0))
+    if not len(t0s):
+        return "", 0.0, []
+    ends = np.flatnonzero(np.r_[new[1:], True])  # the last timestep of every run, blanks included
+    t1s = ends[np.searchsorted(ends, t0s)]
+    p_best = probs[np.arange(len(best)), best]  # within a run: the run label's probability
+    peaks = np.array([t0 + int(p_best[t0 : t1 + 1].argmax()) for t0, t1 in zip(t0s, t1s, strict=True)])
+    peak_probs = probs[peaks]
+    top_i = np.argpartition(-peak_probs, k - 1, axis=1)[:, :k]
+    top_p = np.take_along_axis(peak_probs, top_i, axis=1)
+    order = np.argsort(-top_p, axis=1, kind="stable")
+    top_i, top_p = np.take_along_axis(top_i, order, 1), np.take_along_axis(top_p, order, 1)
+
+    spans = [[t0 * stride, (t1 + 1) * stride] for t0, t1 in zip(t0s.tolist(), t1s.tolist(), strict=True)]
     if expand:
-        for i in range(len(runs) - 1):
+        for i in range(len(spans) - 1):
             mid = (spans[i][1] + spans[i + 1][0]) / 2.0
             spans[i][1] = spans[i + 1][0] = mid
 
     chars: list[CharRead] = []
-    for (c, t0, t1), (x0, x1) in zip(runs, spans, strict=True):
-        seg = probs[t0 : t1 + 1, c]
-        peak = t0 + int(seg.argmax())
-        top_p, top_i = probs[peak].topk(k)
-        alts = [(labels[i], float(p)) for p, i in zip(top_p.tolist(), top_i.tolist(), strict=True)]
-        chars.append(CharRead(char=labels[c], prob=float(seg.max()), alternatives=alts, x0=x0, x1=x1))
+    for n, (c, (x0, x1)) in enumerate(zip(best[t0s].tolist(), spans, strict=True)):
+        alts = [(label(i), p) for p, i in zip(top_p[n].tolist(), top_i[n].tolist(), strict=True)]
+        chars.append(CharRead(char=label(c), prob=float(p_best[peaks[n]]), alternatives=alts, x0=x0, x1=x1))
 
     text = "".join(ch.char for ch in chars)
-    if not chars:
-        return text, 0.0, chars
     ps = [ch.prob for ch in chars]
     conf = min(ps) if reduce == "min" else sum(ps) / len(ps)
     return text, float(conf), chars

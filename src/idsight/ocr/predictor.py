@@ -63,10 +63,11 @@ class ReadResult:
 
 
 def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
-    m = torch.tensor(mean).view(3, 1, 1)
-    s = torch.tensor(std).view(3, 1, 1)
-    return (t - m) / s
+    """(H, W, 3) uint8 -> normalised (3, H, W) float32: (x / 255 - mean) / std."""
+    scale = 1.0 / (255.0 * np.asarray(std, dtype=np.float32))
+    shift = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
+    x = img.astype(np.float32) * scale - shift
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
 def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[np.ndarray, float, float]:
