@@ -480,13 +480,27 @@ def test_rrn_dash_and_confusions():
     assert res.fields["rrn"].text == good
     assert [c["reason"] for c in res.corrections] == ["format", "confusion"]
     assert_chain(res, {"rrn": raw}, {"rrn": good})
+    doubled = good[:6] + "--" + good[7:]
+    res = run("kr-rrc", kr_lines(rrn=doubled))
+    assert res.fields["rrn"].text == good and res.checks["rrn"]["format"]
+    assert [c["reason"] for c in res.corrections] == ["format"]
     res = run("kr-rrc", kr_lines(rrn="851315-1234567"))
     assert res.checks["rrn"]["date_valid"] is False and res.fields["rrn"].confidence < 0.6
 
 
 @pytest.mark.parametrize(
     "text",
-    ["2024. 1. 31.", "2024.1.31", "2024. 01. 31", "2024 1 31", "20240131", "2024. 131.", " 2024 .1 .31 ."],
+    [
+        "2024. 1. 31.",
+        "2024.1.31",
+        "2024. 01. 31",
+        "2024 1 31",
+        "20240131",
+        "2024. 131.",
+        " 2024 .1 .31 .",
+        "20 24. 1. 31.",
+        "2024. 1. 3 1.",
+    ],
 )
 def test_parse_kr_dates(text):
     assert parse_ymd(text) == dt.date(2024, 1, 31)

@@ -31,8 +31,13 @@ def _split_run(run: str, widths: tuple[tuple[int, ...], ...]) -> list[list[str]]
 
 
 def parse_ymd(text: str) -> dt.date | None:
-    """``2024. 1. 31.``, ``2024.01.31``, ``2024 1 31``, ``20240131`` -> date (or None)."""
+    """``2024. 1. 31.``, ``2024.01.31``, ``2024 1 31``, ``20240131`` -> date (or None). With dots,
+    a space inside a number is a misread gap (``20 16. 6. 15.``)."""
     groups = _NUM.findall(text)
+    if len(groups) > 3:
+        dotted = [g for part in text.split(".") if (g := "".join(_NUM.findall(part)))]
+        if len(dotted) == 3:
+            groups = dotted
     cands: list[list[str]] = []
     if len(groups) == 3:
         cands.append(groups)

@@ -18,6 +18,10 @@ _DASHES = set("-‐‑‒–—―−~_=一ー.·")
 _RRN = re.compile(r"^\d{6}-\d{7}$")
 
 
+def _is_dash_pair(a: Slot, b: Slot) -> bool:
+    return a.char in _DASHES and b.char in _DASHES
+
+
 def birth_date(rrn: str) -> dt.date | None:
     if not _RRN.match(rrn):
         return None
@@ -29,6 +33,8 @@ def clean_rrn(
     ft: FieldText, *, today: dt.date, low_prob: float = 0.9, alt_min: float = 0.2
 ) -> dict[str, bool]:
     ft.apply([s for s in ft.slots if not s.char.isspace()], "whitespace")
+    # a dash read twice ("790916--1832554") is one dash
+    ft.apply([s for i, s in enumerate(ft.slots) if not (i and _is_dash_pair(ft.slots[i - 1], s))], "format")
     # the dash: a dash-like glyph at column 6 becomes "-"; 13 characters without one get it inserted
     slots = list(ft.slots)
     if (
