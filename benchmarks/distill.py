@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-STAGES = ("localize", "classify", "detect", "recognize", "cleanup")
 # name: (distill_weight, label_weight); "before" is the student as shipped, not retrained
 CONDITIONS: dict[str, tuple[float, float] | None] = {
     "before": None,
@@ -253,16 +252,14 @@ def read_one(reader, image, path: Path, rec: dict) -> dict[str, Any]:
 
 
 def summarize(reads: list[dict[str, Any]]) -> dict[str, Any]:
-    from idsight.metrics import latency_summary
+    from idsight.metrics import latency_summary, stage_latency
     from idsight.train.evaluate import score
 
     s = score(reads)
     timed = [r["timings"] for r in reads if r.get("timings")]
     s.pop("latency_ms_median", None)
     s["latency_ms"] = latency_summary([t["total"] for t in timed])
-    s["stage_ms_median"] = {st: latency_summary([t.get(st, 0.0) for t in timed])["median"] for st in STAGES}
-    # the four networks' share of each read (the rest: warps, crops, CTC decoding, cleanup)
-    s["network_ms_median"] = latency_summary([t.get("networks", 0.0) for t in timed])["median"]
+    s.update(stage_latency(timed))
     s["rejected"] = sum("error" in r for r in reads)
     return s
 

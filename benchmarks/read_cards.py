@@ -26,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers as P  # noqa: E402  (benchmarks/ is not a package)
 
-from idsight.metrics import cer, field_accuracy, latency_summary  # noqa: E402
-
-STAGES = ("localize", "classify", "detect", "recognize", "cleanup")
+from idsight.metrics import READ_STAGES as STAGES  # noqa: E402
+from idsight.metrics import cer, field_accuracy, latency_summary, stage_latency  # noqa: E402
 
 
 def log(*a: Any) -> None:
@@ -258,10 +257,7 @@ def _report(args, calib_seed, templates, ours: dict | None, theirs, psm_used, ca
         s["latency_wall_ms_all_cards"] = latency_summary(cat["wall"])  # incl. rejected cards
         s["template_accuracy"] = sum(cat["tpl_ok"]) / max(1, len(cat["tpl_ok"]))
         s["stage_share"] = stage_shares(cat["timings"])
-        s["stage_ms_median"] = {
-            st: latency_summary([t.get(st, 0.0) for t in cat["timings"]])["median"] for st in STAGES
-        }
-        s["network_ms_median"] = latency_summary([t.get("networks", 0.0) for t in cat["timings"]])["median"]
+        s.update(stage_latency(cat["timings"]))
         s["rejected"] = sum(len(ours[t]["errors"]) for t in ts)
         return s
 

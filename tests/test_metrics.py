@@ -66,3 +66,16 @@ def test_latency_summary():
     assert s["n"] == 10 and s["median"] == 55.0 and s["p90"] == pytest.approx(91.0)
     assert s["min"] == 10 and s["max"] == 100 and s["mean"] == 55.0
     assert latency_summary([])["median"] is None
+
+
+def test_stage_latency_medians_per_stage_and_inside_the_networks() -> None:
+    from idsight.metrics import READ_STAGES, stage_latency
+
+    timings = [
+        {"localize": 1.0, "detect": 4.0, "networks": 3.0},
+        {"localize": 3.0, "detect": 2.0, "networks": 5.0},
+    ]
+    s = stage_latency(timings)
+    assert set(s["stage_ms_median"]) == set(READ_STAGES)
+    assert s["stage_ms_median"]["localize"] == 2.0 and s["stage_ms_median"]["detect"] == 3.0
+    assert s["stage_ms_median"]["cleanup"] == 0.0 and s["network_ms_median"] == 4.0

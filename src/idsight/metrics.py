@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,3 +93,18 @@ def latency_summary(ms: Sequence[float]) -> dict:
     a = np.asarray(ms, dtype=np.float64)
     vals = (a.mean(), np.median(a), np.percentile(a, 90), np.percentile(a, 99), a.min(), a.max())
     return {"n": int(a.size), **{k: round(float(v), 3) for k, v in zip(keys, vals, strict=True)}}
+
+
+READ_STAGES = ("localize", "classify", "detect", "recognize", "cleanup")
+
+
+def stage_latency(timings: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Per-read timings (``ReadResult.timings_ms`` plus ``networks``: ``ReadResult.network_ms``) ->
+    the median of each stage and of the time inside the four networks (the rest of a read is the
+    classical work: warps, crops, decoding, cleanup)."""
+    return {
+        "stage_ms_median": {
+            st: latency_summary([t.get(st, 0.0) for t in timings])["median"] for st in READ_STAGES
+        },
+        "network_ms_median": latency_summary([t.get("networks", 0.0) for t in timings])["median"],
+    }
