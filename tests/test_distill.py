@@ -855,3 +855,30 @@ def test_rendered_lines_are_cropped_like_the_readers_and_reproducible(tmp_path: 
     assert again == (tmp_path / "a" / "lines.jsonl").read_text(encoding="utf-8")  # same seed, same lines
     with pytest.raises(BadConfigError, match="kr-rrc has no line mrz_1"):  # refused before any work
         load_distill_config(None, ["synthetic_lines=1", "synthetic_lines_keys=[mrz_1]"])
+
+
+def test_rendered_lines_from_several_templates_in_turn(tmp_path: Path) -> None:
+    from idsight.train.distill import load_distill_config, snapshot_lines
+
+    cfg = load_distill_config(
+        None,
+        [
+            "synthetic_lines=6",
+            "synthetic_seed=4",
+            "synthetic_lines_template=[kr-rrc,td1]",
+            "synthetic_lines_keys=[name,mrz_1,mrz_2]",
+        ],
+    )
+    assert cfg.line_keys_per_template() == {"kr-rrc": ["name"], "td1": ["mrz_1", "mrz_2"]}
+    snapshot_lines(cfg, tmp_path, Path("unused-without-cards"))
+    rows = [json.loads(x) for x in (tmp_path / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["key"].split("/")[0] for r in rows] == ["kr-rrc", "td1"] * 3
+    assert {r["key"] for r in rows} <= {"kr-rrc/name", "td1/mrz_1", "td1/mrz_2"}
+    # one name still loads (configs recorded before lists); a template with none of the keys is refused
+    assert load_distill_config(
+        None, ["synthetic_lines_template=td1", "synthetic_lines_keys=[mrz_3]"]
+    ).synthetic_lines_template == ["td1"]
+    with pytest.raises(BadConfigError, match="td1 has none of the lines name"):
+        load_distill_config(None, ["synthetic_lines_template=[kr-rrc,td1]", "synthetic_lines_keys=[name]"])
+    with pytest.raises(BadConfigError, match="kr-rrc or td1 has no line photo"):
+        load_distill_config(None, ["synthetic_lines_template=[kr-rrc,td1]", "synthetic_lines_keys=[photo]"])

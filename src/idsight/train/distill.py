@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch.callbacks import Callback
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from idsight import __version__, hub
@@ -29,6 +29,8 @@ from idsight.artifact import sha256_file
 from idsight.data.charset import check_text
 from idsight.errors import BadConfigError
 from idsight.train.config import OptimConfig, PlateauConfig, TrainerConfig, read_yaml, validate_config
+
+LineTemplate = Literal["kr-rrc", "td1"]
 
 
 class DistillConfig(BaseModel):
@@ -49,10 +51,14 @@ class DistillConfig(BaseModel):
         description="extra single rendered lines with their ground truth (idsight.data.synth."
         "render_line_sample), cropped like the reader's line crops; cheap data for the weakest fields",
     )
-    synthetic_lines_template: Literal["kr-rrc", "td1"] = "kr-rrc"
+    synthetic_lines_template: list[LineTemplate] = Field(
+        default_factory=lambda: list[LineTemplate](["kr-rrc"]),
+        description="the templates whose lines are rendered, in turn (one name or a list)",
+    )
     synthetic_lines_keys: list[str] = Field(
         default_factory=lambda: ["name", "address_1", "address_2", "issuer"],
-        description="which of the template's lines to render (Hangul names and addresses read worst)",
+        description="which lines to render, each from the templates that have it (Hangul names and "
+        "addresses read worst)",
     )
     part: Literal["recognizer"] = "recognizer"
     trainee: Literal["student", "teacher", "joint"] = "student"
@@ -90,17 +96,34 @@ class DistillConfig(BaseModel):
         "would otherwise replace them with that batch's (1 point lost at lr 1e-5 in one epoch)",
     )
 
+    @field_validator("synthetic_lines_template", mode="before")
+    @classmethod
+    def _one_or_more_templates(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # configs recorded before lists were allowed
+
     @model_validator(mode="after")
     def _known_line_keys(self) -> DistillConfig:
+        if not self.synthetic_lines_template:
+            raise ValueError("synthetic_lines_template names no template")
+        per = self.line_keys_per_template()
+        known = {k for keys in per.values() for k in keys}
+        unknown = [k for k in self.synthetic_lines_keys if k not in known]
+        names = " or ".join(self.synthetic_lines_template)
+        if unknown:
+            raise ValueError(f"{names} has no line {', '.join(unknown)}")
+        for t, keys in per.items():
+            if not keys:
+                raise ValueError(f"{t} has none of the lines {', '.join(self.synthetic_lines_keys)}")
+        return self
+
+    def line_keys_per_template(self) -> dict[str, list[str]]:
+        """For each of ``synthetic_lines_template``, the ``synthetic_lines_keys`` it prints."""
         from idsight.templates import get_template
 
-        keys = get_template(self.synthetic_lines_template).line_keys
-        unknown = [k for k in self.synthetic_lines_keys if k not in keys]
-        if unknown:
-            raise ValueError(
-                f"{self.synthetic_lines_template} has no line {', '.join(unknown)} (known: {', '.join(keys)})"
-            )
-        return self
+        return {
+            t: [k for k in self.synthetic_lines_keys if k in get_template(t).line_keys]
+            for t in self.synthetic_lines_template
+        }
 
 
 class FreezeBatchNorm(Callback):
@@ -226,13 +249,16 @@ def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any
 
     pad_x, pad_y = DEFAULT_PREPROCESSING["crop_pad"]
     rng = np.random.default_rng([cfg.synthetic_seed, 7])
+    templates = cfg.synthetic_lines_template
+    keys = cfg.line_keys_per_template()  # checked when the config was loaded
     rows: list[dict[str, Any]] = []
     for n in range(cfg.synthetic_lines):
+        template = templates[n % len(templates)]
         crop, text, key = render_line_sample(
             rng,
-            template=cfg.synthetic_lines_template,
+            template=template,
             font_pool=cfg.synthetic_font_pool,
-            lines=cfg.synthetic_lines_keys,  # checked against the template when the config was loaded
+            lines=keys[template],
             pad_x=(0.6 * pad_x, 1.6 * pad_x),
             pad_y=(0.6 * pad_y, 1.6 * pad_y),
         )
