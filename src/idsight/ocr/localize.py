@@ -228,6 +228,11 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 
     return out
 
 
+def _edge_gray(image: np.ndarray) -> np.ndarray:
+    """The lightly smoothed grey image that :func:`refine_quad` searches for the card's edges."""
+    return cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+
+
 @LOCALIZERS.register("mask")
 class MaskLocalizer:
     """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement.
@@ -264,16 +269,17 @@ class MaskLocalizer:
         return self.net(x)["maps"].sigmoid()[0, 0].numpy()
 
     def __call__(self, image: np.ndarray) -> Localization | None:
-        return self._fit(image, self._prob(image), self.thr)
+        return self._fit(_edge_gray(image), self._prob(image), self.thr)
 
     def alternatives(self, image: np.ndarray) -> list[Localization]:
-        prob = self._prob(image)
-        out = [loc for t in self.alt_thrs if (loc := self._fit(image, prob, t)) is not None]
+        gray, prob = _edge_gray(image), self._prob(image)
+        out = [loc for t in self.alt_thrs if (loc := self._fit(gray, prob, t)) is not None]
         loc = self.contour(image)
         return out if loc is None else [*out, loc]
 
-    def _fit(self, image: np.ndarray, prob: np.ndarray, thr: float) -> Localization | None:
-        h, w = image.shape[:2]
+    def _fit(self, gray: np.ndarray, prob: np.ndarray, thr: float) -> Localization | None:
+        """The quadrilateral of the mask cut at ``thr``, refined on the image's edges (``gray``)."""
+        h, w = gray.shape[:2]
         mask = (prob > thr).astype(np.uint8)
         n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n < 2:
@@ -288,7 +294,6 @@ class MaskLocalizer:
         contour[..., 1] *= sy
         quad = _fit_sides(contour, _fit_quad(contour))
         quad = order_corners(np.clip(quad, 0, [w, h]))
-        gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
         quad = refine_quad(gray, quad, band=self.band * max(sx, sy))
         score = float(prob[lab == k].mean())
         method = "mask" if thr == self.thr else f"mask@{thr:g}"

@@ -227,7 +227,7 @@ class CardReader:
 
     def _pick_template(self, probs: torch.Tensor, forced: str | None, name: str) -> tuple[str, float]:
         if forced is not None:
-            return forced, float(probs[CLASSES.index(forced)])
+            return forced, _card_prob(probs, forced)
         k = int(probs.argmax())
         if CLASSES[k] == "none" or float(probs[k]) < self.min_class_prob:
             raise NoCardError(
