@@ -591,10 +591,61 @@ def test_issuer_snapping():
     assert res.fields["issuer"].text == "서울특별시 종로구청잠" and res.checks["lexicon"]["issuer"] is False
 
 
+ADDRESS_MODELS = build_models(
+    {
+        **LISTS,
+        "ko_neighborhoods": ("인계동", "매탄동", "역삼동", "삼성동", "상동"),
+        "ko_buildings": ("무지개아파트", "래미안아파트"),
+        "ko_roads": ("세종대로", "해운대로", "가산디지털1로"),
+    }
+)
+
+
+def run_address(text: str, probs: dict[int, float] | None = None, alts=None) -> tuple[str, list[str]]:
+    lines = kr_lines(address_1=line("address_1", text, probs, alts))
+    res = clean_card("kr-rrc", lines, config=CFG, models=ADDRESS_MODELS)
+    return res.fields["address"].text, [c["reason"] for c in res.corrections if c["field"] == "address"]
+
+
+def test_address_words_snap_to_the_place_list():
+    # one substitution, one dropped syllable (the stem of a side street), a word with a digit
+    text = "서울특별시 종로구 해운대로31길 12 (인계동, 유지개아파트)"
+    i = text.index("유")
+    assert run_address(text, {i: 0.5}) == (text.replace("유지개", "무지개"), ["lexicon"])
+    text = "서울특별시 종로구 해운로31길 12"
+    assert run_address(text, {text.index("운"): 0.6})[0] == "서울특별시 종로구 해운대로31길 12"
+    text = "서울특별시 종로구 가산디지영1로 5"
+    assert run_address(text, {text.index("영"): 0.4})[0] == "서울특별시 종로구 가산디지털1로 5"
+    # confident reads, numbers and words far from every place are left as read
+    assert run_address("서울특별시 종로구 세종대로 209 (유지개아파트)")[0].endswith("(유지개아파트)")
+    text = "서울특별시 종로구 세종대로 209 (너구리아파트)"
+    assert run_address(text, {text.index("너"): 0.3}) == (text, [])
+
+
+def test_address_word_ambiguity_needs_the_recogniser():
+    text = "서울특별시 종로구 세종대로 209 (한계동)"  # 인계동? 매탄동 is two edits away; one candidate
+    i = text.index("한")
+    assert run_address(text, {i: 0.5})[0].endswith("(인계동)")
+    text = "서울특별시 종로구 세종대로 209 (삼동)"  # 상동 and 삼성동 are both one edit away
+    i = text.index("삼")
+    assert run_address(text, {i: 0.5}) == (text, [])
+    # a substitution the recogniser proposed decides between equally near words
+    assert run_address(text, {i: 0.5}, {i: [("삼", 0.5), ("상", 0.3)]})[0].endswith("(상동)")
+
+
+def test_address_brackets_restored():
+    text = "서울특별시 종로구 세종대로 209 101동 1203호 역삼동, 래미안아파트)"
+    fixed, reasons = run_address(text)
+    assert fixed == "서울특별시 종로구 세종대로 209 101동 1203호 (역삼동, 래미안아파트)"
+    assert reasons == ["brackets"]
+    assert run_address("서울특별시 종로구 세종대로 209 (역삼동")[0].endswith("(역삼동)")
+    no_number = "서울특별시 종로구 세종대로 역삼동)"
+    assert run_address(no_number) == (no_number, [])
+
+
 def test_real_lexicon_files():
     lists = load_lexicon()
-    if "ko_surnames" not in lists or "김" not in lists["ko_surnames"]:
-        pytest.skip("lexicon assets not installed")
+    assert "김" in lists["ko_surnames"] and len(lists["ko_roads"]) > 50  # the package files, not the fallback
     res = clean_card("kr-rrc", kr_lines(name=line("name", "긴민준", {0: 0.6})), config=CFG)
     assert res.fields["name"].text == "김민준"
     assert res.checks["lexicon"]["issuer"] is True

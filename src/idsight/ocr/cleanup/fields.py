@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from idsight.ocr.cleanup.codes import snap_code
 from idsight.ocr.cleanup.dates import parse_dmy, parse_ymd
-from idsight.ocr.cleanup.lexicon import LexiconModels, snap_issuer, snap_surname
+from idsight.ocr.cleanup.lexicon import LexiconModels, snap_issuer, snap_surname, snap_word
 from idsight.ocr.cleanup.lm import CharNgram, beam_correct
 from idsight.ocr.cleanup.seq import (
     TO_DIGIT,
@@ -107,7 +107,78 @@ def clean_latin_name(ft: FieldText, ctx: Context, name: str) -> dict[str, bool]:
 def clean_address(ft: FieldText, ctx: Context) -> dict[str, bool]:
     squeeze_spaces(ft)
     _lm(ft, ctx, "address")
+    if ctx.models.places:
+        snap_address_words(ft, ctx.models.places, ctx.cfg.snap_threshold)
+    balance_parens(ft)
     return {}
+
+
+# a road-name address word: a name from the list, or a side street of it ("해운대로31길")
+_SIDE_STREET = re.compile(r"^(\D+?)(\d+길)$")
+
+
+def snap_address_words(ft: FieldText, places: frozenset[str], threshold: float) -> None:
+    """Replace each address word that is not in the place list, and has a character read with
+    prob < ``threshold``, by the place word one edit away (:func:`snap_word`). Punctuation around
+    a word and a side-street suffix (``31길``) are kept as read."""
+    out: list[Slot] = []
+    slots = ft.slots
+    i = 0
+    while i < len(slots):
+        if slots[i].char.isspace():
+            out.append(slots[i])
+            i += 1
+            continue
+        j = i
+        while j < len(slots) and not slots[j].char.isspace():
+            j += 1
+        word = slots[i:j]
+        a = 0
+        while a < len(word) and word[a].char in "(":
+            a += 1
+        b = len(word)
+        while b > a and word[b - 1].char in ",)":
+            b -= 1
+        core = "".join(s.char for s in word[a:b])
+        m = _SIDE_STREET.match(core)
+        stem_len = len(m.group(1)) if m else len(core)
+        stem = word[a : a + stem_len]
+        snap = None
+        if sum(is_hangul(s.char) for s in stem) >= 2 and min((s.prob for s in stem), default=1.0) < threshold:
+            snap = snap_word(core[:stem_len], [s.prob for s in stem], [s.alts for s in stem], places)
+        if snap is None:
+            out.extend(word)
+        else:
+            low = min(s.prob for s in stem)
+            if len(snap) == len(stem):
+                new = [
+                    s if s.char == c else Slot(c, s.alt_prob(c) or s.prob, s.alts)
+                    for s, c in zip(stem, snap, strict=True)
+                ]
+            else:
+                new = [Slot(c, low) for c in snap]
+            out.extend([*word[:a], *new, *word[a + stem_len :]])
+        i = j
+    ft.apply(out, "lexicon")
+
+
+def balance_parens(ft: FieldText) -> None:
+    """A Korean road-name address ends in one bracketed note, ``(동[, 건물])``: restore the opening
+    bracket before the first word after the last number when only ``)`` was read, or the closing
+    one at the end when only ``(`` was."""
+    text = ft.text
+    if text.count("(") == text.count(")"):
+        return
+    if ")" in text and "(" not in text:
+        words = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
+        last_num = max((n for n, (_, w) in enumerate(words) if re.search(r"\d", w)), default=None)
+        if last_num is None or last_num + 1 >= len(words):
+            return
+        at = words[last_num + 1][0]
+        s = ft.slots[at]
+        ft.apply([*ft.slots[:at], Slot("(", s.prob), *ft.slots[at:]], "brackets")
+    elif "(" in text and ")" not in text:
+        ft.apply([*ft.slots, Slot(")", ft.slots[-1].prob)], "brackets")
 
 
 def clean_issuer(ft: FieldText, ctx: Context) -> dict[str, bool]:

@@ -121,6 +121,7 @@ class LexiconModels:
     lms: dict[str, CharNgram]  # field kind -> LM
     surnames: tuple[str, ...]  # Korean, frequency order where the file is
     issuers: tuple[str, ...]
+    places: frozenset[str] = frozenset()  # address words: regions, roads, neighbourhoods, buildings
 
     def lm_for(self, kind: str) -> CharNgram | None:
         return self.lms.get(kind)
@@ -144,6 +145,7 @@ def build_models(lists: dict[str, tuple[str, ...]] | None = None, order: int = 3
         },
         surnames=tuple(dict.fromkeys(surnames)),
         issuers=tuple(dict.fromkeys(issuers)),
+        places=frozenset(w for p in places for w in p.split()),
     )
 
 
@@ -220,4 +222,33 @@ def snap_issuer(text: str, issuers: tuple[str, ...], *, max_frac: float = 0.3) -
     second_d = scored[1][0] if len(scored) > 1 else best_d + 1
     if best_d < second_d and best_d <= max(1, int(max_frac * len(best.replace(" ", "")))):
         return None if best == text else best
+    return None
+
+
+def snap_word(
+    word: str, probs: list[float], alts: list[list[tuple[str, float]]], vocab: frozenset[str]
+) -> str | None:
+    """The vocabulary word one edit away from an unknown ``word``, or None.
+
+    ``probs``/``alts`` are the OCR probability and alternatives of each character of ``word``.
+    Among several words one edit away, a substitution the recogniser itself proposed (an
+    alternative of that character) decides; otherwise the word is left alone: an address word
+    list is never complete, and a guess between look-alike names is worse than the raw read.
+    """
+    if len(word) < 2 or word in vocab:
+        return None
+    near = [w for w in vocab if abs(len(w) - len(word)) <= 1 and edit_distance(word, w) == 1]
+    if len(near) <= 1:
+        return near[0] if near else None
+    backed = []
+    for w in near:
+        if len(w) != len(word):
+            continue
+        i = next(i for i, (a, b) in enumerate(zip(word, w, strict=True)) if a != b)
+        p = dict(alts[i]).get(w[i], 0.0) if i < len(alts) else 0.0
+        if p > 0:
+            backed.append((p, w))
+    backed.sort(reverse=True)
+    if backed and (len(backed) == 1 or backed[0][0] > backed[1][0]):
+        return backed[0][1]
     return None
