@@ -66,12 +66,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--review-cards", type=int, default=200, help="shifted: reviewed cards per seed, all templates"
     )
+    ap.add_argument(
+        "--unreviewed-cards",
+        type=int,
+        default=0,
+        help="shifted: further cards per seed (all templates) that the student reads into the store and "
+        "nobody reviews: only the distillation term learns from them",
+    )
     ap.add_argument("--eval-cards", type=int, default=100, help="shifted: held-out cards per template")
     ap.add_argument(
         "--shift-seed",
         type=int,
         default=9300,
-        help="shifted synth seeds: reviews shift_seed + 10*s + i (template i), evaluation shift_seed + 200 + i",
+        help="shifted synth seeds: reviews shift_seed + 10*s + i (template i), unreviewed reads "
+        "shift_seed + 100 + 10*s + i, evaluation shift_seed + 200 + i",
     )
     ap.add_argument("--epochs", type=int, default=8, help="shifted: distillation epochs (max)")
     ap.add_argument(
@@ -130,6 +138,10 @@ def split_even(total: int, parts: int) -> list[int]:
 
 def review_seed(shift_seed: int, seed: int, template_index: int) -> int:
     return shift_seed + 10 * seed + template_index
+
+
+def unreviewed_seed(shift_seed: int, seed: int, template_index: int) -> int:
+    return shift_seed + 100 + 10 * seed + template_index
 
 
 def eval_seed(shift_seed: int, template_index: int) -> int:
@@ -362,7 +374,19 @@ def collect_reviews(args, s: int, templates: list[str], student_path: Path, read
 
     db = args.work_dir / f"reviews-s{s}.db"
     sha = sha256_file(student_path)
-    dirs, captured, rejected, seeds = [], 0, 0, {}
+    dirs, seeds, useeds = [], {}, {}
+    counts = {"captured": 0, "rejected": 0, "unreviewed": 0}
+
+    def read_into(store, cards: list[tuple[Path, dict]], key: str) -> None:
+        for path, _rec in cards:
+            try:
+                res = reader.read(load_image(path), name=str(path))
+            except IdsightError:
+                counts["rejected"] += 1
+                continue
+            capture(store, res, model_name=student_path.stem, model_sha256=sha, image=None)
+            counts[key] += 1
+
     with _fresh_store(db) as store:
         for i, (tpl, n) in enumerate(
             zip(templates, split_even(args.review_cards, len(templates)), strict=True)
@@ -371,21 +395,21 @@ def collect_reviews(args, s: int, templates: list[str], student_path: Path, read
             cards = make_cards(tpl, n, seeds[tpl], args.cache_dir, "shifted")
             if cards:
                 dirs.append(cards[0][0].parent)
-            for path, _rec in cards:
-                try:
-                    res = reader.read(load_image(path), name=str(path))
-                except IdsightError:
-                    rejected += 1
-                    continue
-                capture(store, res, model_name=student_path.stem, model_sha256=sha, image=None)
-                captured += 1
+            read_into(store, cards, "captured")
         sim = (
             simulate_reviews(store, truth_by_image(dirs))
             if dirs
             else {"reads": 0, "fields": 0, "corrected": 0}
         )
-    log(f"  seed {s}: {captured} reads stored ({rejected} rejected), reviews {sim}")
-    return {"store": str(db), "seeds": seeds, "captured": captured, "rejected": rejected, "simulated": sim}
+        # reads nobody reviews (stored after the reviewer's pass, so they stay in the queue)
+        for i, (tpl, n) in enumerate(
+            zip(templates, split_even(args.unreviewed_cards, len(templates)), strict=True)
+        ):
+            if n:
+                useeds[tpl] = unreviewed_seed(args.shift_seed, s, i)
+                read_into(store, make_cards(tpl, n, useeds[tpl], args.cache_dir, "shifted"), "unreviewed")
+    log(f"  seed {s}: reads stored {counts}, reviews {sim}")
+    return {"store": str(db), "seeds": seeds, "unreviewed_seeds": useeds, **counts, "simulated": sim}
 
 
 def train_condition(
@@ -496,6 +520,7 @@ def shifted(args, templates: list[str], seeds: list[int]) -> dict[str, Any]:
         "student": student,
         "eval_cards": {"per_template": args.eval_cards, "seeds": eseeds, "font_pool": "shifted"},
         "review_cards": {"total_per_seed": args.review_cards, "font_pool": "shifted"},
+        "unreviewed_cards": {"total_per_seed": args.unreviewed_cards, "font_pool": "shifted"},
         "seeds": seeds,
         "reviews": {str(s): v for s, v in reviews.items()},
         "reference": reference,

@@ -27,9 +27,12 @@ def test_seeds_and_splits(bench):
         bench.parse_seeds("1,1")
     assert bench.split_even(200, 2) == [100, 100]
     assert bench.split_even(7, 2) == [4, 3]
-    review = {bench.review_seed(9300, s, i) for s in (0, 1, 2) for i in (0, 1)}
+    review = {bench.review_seed(9300, s, i) for s in range(10) for i in (0, 1)}
+    unreviewed = {bench.unreviewed_seed(9300, s, i) for s in range(10) for i in (0, 1)}
     evals = {bench.eval_seed(9300, i) for i in (0, 1)}
-    assert len(review) == 6 and not review & evals and min(review | evals) >= 1000
+    assert len(review) == len(unreviewed) == 20 and len(evals) == 2
+    assert not review & evals and not unreviewed & (review | evals)
+    assert min(review | unreviewed | evals) >= 1000  # never a training seed
 
 
 def test_mean_std_is_sample_std(bench):
