@@ -210,6 +210,16 @@ def test_viz_corrected_from_valid_mrz():
     )
 
 
+def test_impossible_viz_century_is_corrected_from_the_mrz():
+    # 1085 for 1985: the YYMMDD agrees with the MRZ, but no holder was born in 1085
+    res = run("td1", td1_lines(date_of_birth="15 03 1085"))
+    assert res.checks["cross_check"]["date_of_birth"] == "corrected"
+    assert res.fields["date_of_birth"].text == "1985-03-15"
+    res = run("td1", td1_lines(date_of_expiry="01 01 2930"))  # too far in the future
+    assert res.checks["cross_check"]["date_of_expiry"] == "corrected"
+    assert res.fields["date_of_expiry"].text == "2030-01-01"
+
+
 def test_failing_mrz_prefers_viz():
     mrz = make_mrz()
     bad = mrz[1][:5] + "9" + mrz[1][6:]  # DOB 850319, confident, no alternatives
@@ -486,6 +496,29 @@ def test_rrn_dash_and_confusions():
     assert [c["reason"] for c in res.corrections] == ["format"]
     res = run("kr-rrc", kr_lines(rrn="851315-1234567"))
     assert res.checks["rrn"]["date_valid"] is False and res.fields["rrn"].confidence < 0.6
+
+
+def test_rrn_impossible_birth_date_uses_an_alternative():
+    bad = "751425-1907852"  # month 14; the check digit does not hold either way (post-2020 style)
+    lr = line("rrn", bad, {3: 0.4}, {3: [("4", 0.4), ("1", 0.1), ("7", 0.05)]})
+    res = run("kr-rrc", kr_lines(rrn=lr))
+    assert res.fields["rrn"].text == "751125-1907852" and res.checks["rrn"]["date_valid"]
+    assert res.corrections[-1]["reason"] == "rrn_date"
+    # a confident digit is not changed
+    lr = line("rrn", bad, {3: 0.95}, {3: [("4", 0.95), ("1", 0.04)]})
+    assert run("kr-rrc", kr_lines(rrn=lr)).fields["rrn"].text == bad
+
+
+def test_rrn_digit_read_twice_is_dropped():
+    good = rrn_with_check("950927136056")
+    res = run("kr-rrc", kr_lines(rrn=good[:8] + good[7:]))  # the first digit after the dash doubled
+    assert res.fields["rrn"].text == good and res.checks["rrn"]["check_digit"]
+    res = run("kr-rrc", kr_lines(rrn=good[:1] + good))  # the first digit doubled
+    assert res.fields["rrn"].text == good
+    # one digit too many but no doubled pair: left as read, and flagged
+    extra = "850315-12734571"  # from 850315-1234571, which has no doubled digit
+    res = run("kr-rrc", kr_lines(rrn=extra))
+    assert res.fields["rrn"].text == extra and not res.checks["rrn"]["format"]
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,13 @@ def _mrz_date(yymmdd: str, viz: dt.date | None, *, past: bool, today: dt.date) -
     return parse_yymmdd(yymmdd, past=past, today=today)
 
 
+def _possible(d: dt.date, name: str, today: dt.date) -> bool:
+    """A year a printed birth or expiry date can have (a misread century fails)."""
+    if name == "date_of_birth":
+        return 1900 <= d.year and d <= today
+    return 1900 <= d.year <= today.year + 50
+
+
 def to_mrz_hints(viz: dict[str, FieldText]) -> dict[str, str]:
     """VIZ values in MRZ form, used to repair a failing MRZ field."""
     hints = {}
@@ -69,8 +76,10 @@ def cross_check(
         if name in ("date_of_birth", "date_of_expiry"):
             vd = parse_dmy(text)
             yymmdd = mrz.birth if name == "date_of_birth" else mrz.expiry
-            match = vd is not None and vd.strftime("%y%m%d") == yymmdd
-            md = _mrz_date(yymmdd, vd, past=name == "date_of_birth", today=ctx.today)
+            # an impossible VIZ year (1066 for 1966) agrees with the MRZ's YYMMDD but is no evidence
+            sure = vd is not None and _possible(vd, name, ctx.today)
+            match = sure and vd is not None and vd.strftime("%y%m%d") == yymmdd
+            md = _mrz_date(yymmdd, vd if sure else None, past=name == "date_of_birth", today=ctx.today)
             target = format_dmy(md) if md is not None else None
             a, b = (vd.strftime("%y%m%d") if vd else text), yymmdd
         elif name in ("surname", "given_names"):

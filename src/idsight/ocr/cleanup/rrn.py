@@ -47,6 +47,7 @@ def clean_rrn(
         slots.insert(6, Slot("-", 1.0))
     ft.apply(slots, "format")
     ft.map_chars(lambda i, s: None if s.char == "-" else coerce(s, is_digit, TO_DIGIT), "confusion")
+    _drop_doubled_digit(ft)
     text = ft.text
     fmt = bool(_RRN.match(text))
     born = birth_date(text)
@@ -74,4 +75,41 @@ def clean_rrn(
             check = True
             born = birth_date(text)
             date_ok = born is not None and born <= today
+    if fmt and not date_ok:
+        # no check digit to lean on (or none that helps): the most probable alternative of an unsure
+        # birth-date digit that makes the date real
+        best = None
+        for i, s in enumerate(ft.slots[:6]):
+            if s.prob >= low_prob:
+                continue
+            for a, p in s.alts:
+                if is_digit(a) and a != s.char and p >= alt_min / 4:
+                    b = birth_date(text[:i] + a + text[i + 1 :])
+                    if b is not None and b <= today and (best is None or p > best[0]):
+                        best = (p, i, a)
+        if best is not None:
+            p, i, a = best
+            slots = list(ft.slots)
+            slots[i] = Slot(a, p, slots[i].alts)
+            ft.apply(slots, "rrn_date")
+            text = ft.text
+            check = rrn_is_valid(text)
+            date_ok = True
     return {"format": fmt, "date_valid": date_ok, "check_digit": check}
+
+
+def _drop_doubled_digit(ft: FieldText) -> None:
+    """One digit too many on one side of the dash, where a digit is read twice in a row (a CTC
+    repeat): drop one of the pair. Several such pairs: the deletion whose check digit holds, if one."""
+    text = ft.text
+    head, _, tail = text.partition("-")
+    if "-" not in text or not (head + tail).isdigit() or (len(head), len(tail)) not in ((7, 7), (6, 8)):
+        return
+    lo = 0 if len(head) == 7 else len(head) + 1
+    hi = len(head) if len(head) == 7 else len(text)
+    options = {text[:i] + text[i + 1 :]: i for i in range(lo + 1, hi) if text[i] == text[i - 1]}
+    if len(options) > 1:
+        options = {t: i for t, i in options.items() if rrn_is_valid(t)}
+    if len(options) == 1:
+        (i,) = options.values()
+        ft.apply(ft.slots[:i] + ft.slots[i + 1 :], "format")
