@@ -192,6 +192,21 @@ def test_mrz_positional_confusions_and_layout():
     assert_chain(res, {"mrz": "\n".join([l1, l2, l3])}, {"mrz": "\n".join(mrz)})
 
 
+def test_mrz_line_with_a_lost_or_doubled_character_is_mended():
+    mrz = make_mrz(dob="100308", exp="350206", state="ISL", nat="ISL", doc="UG8752897")
+    l2_short = mrz[1].replace("100308", "10308", 1)  # CTC collapsed the doubled 0
+    res = run("td1", td1_lines([mrz[0][1:], l2_short, mrz[2]], date_of_birth="08 03 2010"))
+    assert res.fields["mrz"].text == "\n".join(mrz)  # and line 1 got its lost document code back
+    assert res.checks["mrz_layout"]["mrz_1"] == res.checks["mrz_layout"]["mrz_2"] == "repaired"
+    assert all(res.checks["mrz"].values())
+    l2_long = mrz[1].replace("350206", "3550206", 1)  # a 5 read twice
+    res = run("td1", td1_lines([mrz[0], l2_long, mrz[2]], date_of_birth="08 03 2010"))
+    assert res.fields["mrz"].text == "\n".join(mrz) and res.checks["mrz_layout"]["mrz_2"] == "repaired"
+    # a lost filler is plain padding, not a repair
+    res = run("td1", td1_lines([mrz[0][:-1], mrz[1], mrz[2]], date_of_birth="08 03 2010"))
+    assert res.fields["mrz"].text == "\n".join(mrz) and res.checks["mrz_layout"]["mrz_1"] == "padded"
+
+
 def test_viz_corrected_from_valid_mrz():
     lines = td1_lines(date_of_birth="15 08 1985", document_number="D23145B90")
     lines["surname"] = line("surname", "ERIKSBON", {6: 0.4})

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from idsight.icao import mrz_char_value
-from idsight.ocr.cleanup.codes import snap_code
+from idsight.ocr.cleanup.codes import icao_codes, snap_code
 from idsight.ocr.cleanup.dates import parse_yymmdd
 from idsight.ocr.cleanup.seq import TO_DIGIT, TO_LETTER, FieldText, Slot, coerce, is_digit
 
@@ -148,9 +148,22 @@ def normalise(ft: FieldText, present: list[bool]) -> dict[str, str]:
         cleaned.append(out)
     ft.apply(join_lines(cleaned), "mrz_charset")
     status = {}
+    # one character short or long, and padding or trimming the filler does not make the line valid
+    repaired = [
+        _repair_one(i, ln)
+        if i < 2
+        and len(ln) in (WIDTH - 1, WIDTH + 1)
+        and not _line_valid(i, "".join(s.char for s in _fit_length(ln)[0]))
+        else None
+        for i, ln in enumerate(cleaned)
+    ]
+    if any(r is not None for r in repaired):
+        cleaned = [ln if r is None else r for ln, r in zip(cleaned, repaired, strict=True)]
+        ft.apply(join_lines(cleaned), "mrz_repeat")
     fitted = []
     for i, ln in enumerate(cleaned):
         fl, st = _fit_length(ln)
+        st = "repaired" if repaired[i] is not None else st
         status[f"mrz_{i + 1}"] = st if present[i] else "missing"
         fitted.append(fl)
     ft.apply(join_lines(fitted), "mrz_length")
@@ -172,6 +185,51 @@ def normalise(ft: FieldText, present: list[bool]) -> dict[str, str]:
                 fixed[li][c0 : c0 + 3] = snapped
     ft.apply(join_lines(fixed), "country_code")
     return status
+
+
+def _line_valid(li: int, text: str) -> bool:
+    """Every rule of line ``li`` (0 or 1) holds on a 30-character ``text``: the document code, the
+    country code, the check digits of that line."""
+    codes = icao_codes()
+
+    def check(data: str, cd: str) -> bool:
+        total = sum(_value(c) * WEIGHTS[i % 3] for i, c in enumerate(data))
+        return is_digit(cd) and total % 10 == int(cd)
+
+    if li == 0:
+        return text[0] in _DOC_CODE and text[2:5] in codes and check(text[5:14], text[14])
+    return (
+        text[:6].isdigit()
+        and check(text[:6], text[6])
+        and text[7] in "MF<"
+        and text[8:14].isdigit()
+        and check(text[8:14], text[14])
+        and text[15:18] in codes
+    )
+
+
+def _repair_one(li: int, ln: list[Slot]) -> list[Slot] | None:
+    """A line of MRZ line 1 or 2 one character short or long, mended where exactly one mending
+    passes all of that line's rules: a character of a doubled pair that CTC collapsed into one
+    (or read twice), or, on line 1, the document code lost at the start."""
+    text = "".join(s.char for s in ln)
+    options: dict[str, list[Slot]] = {}
+    if len(ln) == WIDTH - 1:
+        for i in range(len(ln) + 1):
+            near = {ln[j].char for j in (i - 1, i) if 0 <= j < len(ln)}
+            if li == 0 and i == 0:
+                near |= set(_DOC_CODE)
+            for c in near:
+                p = min(ln[j].prob for j in (i - 1, i) if 0 <= j < len(ln))
+                options.setdefault(text[:i] + c + text[i:], [*ln[:i], Slot(c, p), *ln[i:]])
+    else:
+        for i in range(1, len(ln)):
+            if text[i] == text[i - 1]:
+                options.setdefault(text[:i] + text[i + 1 :], [*ln[:i], *ln[i + 1 :]])
+    valid = {t: slots for t, slots in options.items() if _line_valid(li, t)}
+    if len(valid) > 1 and len({t[1:] for t in valid}) == 1:  # only the lost document code differs:
+        valid = {t: v for t, v in valid.items() if t[0] == "I"}  # I, as when nothing else is read
+    return next(iter(valid.values())) if len(valid) == 1 else None
 
 
 def _value(c: str) -> int:
