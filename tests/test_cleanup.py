@@ -194,11 +194,13 @@ def test_mrz_positional_confusions_and_layout():
 
 def test_mrz_line_with_a_lost_or_doubled_character_is_mended():
     mrz = make_mrz(dob="100308", exp="350206", state="ISL", nat="ISL", doc="UG8752897")
-    l2_short = mrz[1].replace("100308", "10308", 1)  # CTC collapsed the doubled 0
+    l2_short = mrz[1].replace("100308", "I0308", 1)  # CTC collapsed the doubled 0; I for 1
     res = run("td1", td1_lines([mrz[0][1:], l2_short, mrz[2]], date_of_birth="08 03 2010"))
     assert res.fields["mrz"].text == "\n".join(mrz)  # and line 1 got its lost document code back
     assert res.checks["mrz_layout"]["mrz_1"] == res.checks["mrz_layout"]["mrz_2"] == "repaired"
     assert all(res.checks["mrz"].values())
+    res = run("td1", td1_lines(["DISLUG87528972<<<<<<<<<<<<<<<", *mrz[1:]], date_of_birth="08 03 2010"))
+    assert res.fields["mrz"].text.startswith("IDISLUG87528972<")  # ID, not AD or CD
     l2_long = mrz[1].replace("350206", "3550206", 1)  # a 5 read twice
     res = run("td1", td1_lines([mrz[0], l2_long, mrz[2]], date_of_birth="08 03 2010"))
     assert res.fields["mrz"].text == "\n".join(mrz) and res.checks["mrz_layout"]["mrz_2"] == "repaired"

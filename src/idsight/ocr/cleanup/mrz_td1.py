@@ -153,7 +153,7 @@ def normalise(ft: FieldText, present: list[bool]) -> dict[str, str]:
         _repair_one(i, ln)
         if i < 2
         and len(ln) in (WIDTH - 1, WIDTH + 1)
-        and not _line_valid(i, "".join(s.char for s in _fit_length(ln)[0]))
+        and not _line_valid(i, _classes_fixed(i, "".join(s.char for s in _fit_length(ln)[0])))
         else None
         for i, ln in enumerate(cleaned)
     ]
@@ -208,6 +208,16 @@ def _line_valid(li: int, text: str) -> bool:
     )
 
 
+def _classes_fixed(li: int, text: str) -> str:
+    """``text`` with each position's confusion pairs resolved as :func:`normalise` will (1 for I in
+    a digit column, ...), so that a mending is judged on what the line will read."""
+    out = []
+    for col, c in enumerate(text):
+        kind = position_kind(li, col)
+        out.append(c if _ALLOWED[kind](c) else _MAP[kind].get(c, c))
+    return "".join(out)
+
+
 def _repair_one(li: int, ln: list[Slot]) -> list[Slot] | None:
     """A line of MRZ line 1 or 2 one character short or long, mended where exactly one mending
     passes all of that line's rules: a character of a doubled pair that CTC collapsed into one
@@ -226,9 +236,10 @@ def _repair_one(li: int, ln: list[Slot]) -> list[Slot] | None:
         for i in range(1, len(ln)):
             if text[i] == text[i - 1]:
                 options.setdefault(text[:i] + text[i + 1 :], [*ln[:i], *ln[i + 1 :]])
-    valid = {t: slots for t, slots in options.items() if _line_valid(li, t)}
-    if len(valid) > 1 and len({t[1:] for t in valid}) == 1:  # only the lost document code differs:
-        valid = {t: v for t, v in valid.items() if t[0] == "I"}  # I, as when nothing else is read
+    valid = {t: slots for t, slots in options.items() if _line_valid(li, _classes_fixed(li, t))}
+    if len(valid) > 1 and li == 0 and len({t[2:] for t in valid}) == 1:
+        # only the document code and type differ: the code I, as when nothing else is read
+        valid = {t: v for t, v in valid.items() if t[0] == "I"}
     return next(iter(valid.values())) if len(valid) == 1 else None
 
 
