@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from idsight.icao import mrz_char_value
@@ -148,24 +148,23 @@ def normalise(ft: FieldText, present: list[bool]) -> dict[str, str]:
         cleaned.append(out)
     ft.apply(join_lines(cleaned), "mrz_charset")
     status = {}
+    fits = [_fit_length(ln) for ln in cleaned]
     # one character short or long, and padding or trimming the filler does not make the line valid
     repaired = [
         _repair_one(i, ln)
         if i < 2
         and len(ln) in (WIDTH - 1, WIDTH + 1)
-        and not _line_valid(i, _classes_fixed(i, "".join(s.char for s in _fit_length(ln)[0])))
+        and not _line_valid(i, _classes_fixed(i, "".join(s.char for s in fits[i][0])))
         else None
         for i, ln in enumerate(cleaned)
     ]
     if any(r is not None for r in repaired):
         cleaned = [ln if r is None else r for ln, r in zip(cleaned, repaired, strict=True)]
         ft.apply(join_lines(cleaned), "mrz_repeat")
-    fitted = []
-    for i, ln in enumerate(cleaned):
-        fl, st = _fit_length(ln)
-        st = "repaired" if repaired[i] is not None else st
+        fits = [(r, "repaired") if r is not None else f for f, r in zip(fits, repaired, strict=True)]
+    fitted = [fl for fl, _ in fits]
+    for i, (_, st) in enumerate(fits):
         status[f"mrz_{i + 1}"] = st if present[i] else "missing"
-        fitted.append(fl)
     ft.apply(join_lines(fitted), "mrz_length")
     fixed = []
     for li, ln in enumerate(fitted):
@@ -191,19 +190,14 @@ def _line_valid(li: int, text: str) -> bool:
     """Every rule of line ``li`` (0 or 1) holds on a 30-character ``text``: the document code, the
     country code, the check digits of that line."""
     codes = icao_codes()
-
-    def check(data: str, cd: str) -> bool:
-        total = sum(_value(c) * WEIGHTS[i % 3] for i, c in enumerate(data))
-        return is_digit(cd) and total % 10 == int(cd)
-
     if li == 0:
-        return text[0] in _DOC_CODE and text[2:5] in codes and check(text[5:14], text[14])
+        return text[0] in _DOC_CODE and text[2:5] in codes and _check_digit_ok(text[5:14], text[14])
     return (
         text[:6].isdigit()
-        and check(text[:6], text[6])
+        and _check_digit_ok(text[:6], text[6])
         and text[7] in "MF<"
         and text[8:14].isdigit()
-        and check(text[8:14], text[14])
+        and _check_digit_ok(text[8:14], text[14])
         and text[15:18] in codes
     )
 
@@ -259,6 +253,11 @@ def field_ok(lines: list[list[Slot]], name: str) -> bool:
         if len(opt) < 2:
             return False
         chars, cdc = chars + list(opt[:-1]), opt[-1]
+    return _check_digit_ok(chars, cdc)
+
+
+def _check_digit_ok(chars: Sequence[str], cdc: str) -> bool:
+    """``cdc`` is the ICAO 9303 check digit of ``chars`` (a character outside the MRZ set counts 0)."""
     if not is_digit(cdc):
         return False
     total = sum(_value(c) * WEIGHTS[i % 3] for i, c in enumerate(chars))

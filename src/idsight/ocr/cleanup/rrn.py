@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 
 from idsight.icao import rrn_century, rrn_is_valid
 from idsight.ocr.cleanup.dates import make_date
@@ -54,23 +55,12 @@ def clean_rrn(
     date_ok = born is not None and born <= today
     check = rrn_is_valid(text) if fmt else False
     if fmt and not check:
-        best: tuple[float, int, str] | None = None
-        for i, s in enumerate(ft.slots):
-            if s.char == "-" or s.prob >= low_prob:
-                continue
-            for a, p in s.alts:
-                if not (is_digit(a) and a != s.char and p >= alt_min):
-                    continue
-                trial = text[:i] + a + text[i + 1 :]
-                b = birth_date(trial)
-                if rrn_is_valid(trial) and (not date_ok or (b is not None and b <= today)):
-                    if best is None or p > best[0]:
-                        best = (p, i, a)
-        if best is not None:
-            p, i, a = best
-            slots = list(ft.slots)
-            slots[i] = Slot(a, p, slots[i].alts)
-            ft.apply(slots, "rrn_check_digit")
+
+        def fixes_check(trial: str) -> bool:
+            b = birth_date(trial)
+            return rrn_is_valid(trial) and (not date_ok or (b is not None and b <= today))
+
+        if _swap_digit(ft, range(len(text)), low_prob, alt_min, fixes_check, "rrn_check_digit"):
             text = ft.text
             check = True
             born = birth_date(text)
@@ -78,24 +68,44 @@ def clean_rrn(
     if fmt and not date_ok:
         # no check digit to lean on (or none that helps): the most probable alternative of an unsure
         # birth-date digit that makes the date real
-        best = None
-        for i, s in enumerate(ft.slots[:6]):
-            if s.prob >= low_prob:
-                continue
-            for a, p in s.alts:
-                if is_digit(a) and a != s.char and p >= alt_min / 4:
-                    b = birth_date(text[:i] + a + text[i + 1 :])
-                    if b is not None and b <= today and (best is None or p > best[0]):
-                        best = (p, i, a)
-        if best is not None:
-            p, i, a = best
-            slots = list(ft.slots)
-            slots[i] = Slot(a, p, slots[i].alts)
-            ft.apply(slots, "rrn_date")
+        def real_date(trial: str) -> bool:
+            b = birth_date(trial)
+            return b is not None and b <= today
+
+        if _swap_digit(ft, range(6), low_prob, alt_min / 4, real_date, "rrn_date"):
             text = ft.text
             check = rrn_is_valid(text)
             date_ok = True
     return {"format": fmt, "date_valid": date_ok, "check_digit": check}
+
+
+def _swap_digit(
+    ft: FieldText,
+    positions: Iterable[int],
+    low_prob: float,
+    min_p: float,
+    accept: Callable[[str], bool],
+    reason: str,
+) -> bool:
+    """Put in the most probable digit alternative (prob >= ``min_p``) of an unsure character
+    (prob < ``low_prob``) at one of ``positions`` whose text passes ``accept``; False if none does."""
+    text = ft.text
+    best: tuple[float, int, str] | None = None
+    for i in positions:
+        s = ft.slots[i]
+        if s.char == "-" or s.prob >= low_prob:
+            continue
+        for a, p in s.alts:
+            if is_digit(a) and a != s.char and p >= min_p and (best is None or p > best[0]):
+                if accept(text[:i] + a + text[i + 1 :]):
+                    best = (p, i, a)
+    if best is None:
+        return False
+    p, i, a = best
+    slots = list(ft.slots)
+    slots[i] = Slot(a, p, slots[i].alts)
+    ft.apply(slots, reason)
+    return True
 
 
 def _drop_doubled_digit(ft: FieldText) -> None:
