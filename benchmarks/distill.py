@@ -54,26 +54,37 @@ def log(*a: Any) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number >= 0 (a card count)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=("teacher_vs_student", "shifted", "all"), default="all")
     ap.add_argument("--teacher", default="idsight-reader-teacher", help="model name or artifact path")
     ap.add_argument("--student", default="idsight-reader-student", help="model name or artifact path")
     ap.add_argument("--templates", default="kr-rrc,td1")
-    ap.add_argument("--count", type=int, default=200, help="teacher_vs_student: cards per template")
+    ap.add_argument("--count", type=count, default=200, help="teacher_vs_student: cards per template")
     ap.add_argument("--seed", type=int, default=9001, help="teacher_vs_student: held-out synth seed")
     ap.add_argument("--seeds", default="0,1,2", help="shifted: training seeds (comma list)")
     ap.add_argument(
-        "--review-cards", type=int, default=200, help="shifted: reviewed cards per seed, all templates"
+        "--review-cards", type=count, default=200, help="shifted: reviewed cards per seed, all templates"
     )
     ap.add_argument(
         "--unreviewed-cards",
-        type=int,
+        type=count,
         default=0,
         help="shifted: further cards per seed (all templates) that the student reads into the store and "
         "nobody reviews: only the distillation term learns from them",
     )
-    ap.add_argument("--eval-cards", type=int, default=100, help="shifted: held-out cards per template")
+    ap.add_argument("--eval-cards", type=count, default=100, help="shifted: held-out cards per template")
     ap.add_argument(
         "--shift-seed",
         type=int,
@@ -94,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--synthetic",
-        type=int,
+        type=count,
         default=0,
         help="shifted: generated cards of the original fonts replayed in every condition (against forgetting)",
     )

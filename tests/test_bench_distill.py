@@ -78,3 +78,13 @@ def test_ordering_and_aggregate(bench):
     agg = bench.aggregate([{"seed": 0, **run}, {"seed": 1, "error": "no lines"}])
     assert agg["failed"] == 1 and agg["field_exact_match"]["n"] == 1
     assert agg["per_field_mean"] == {"a": 1.0} and agg["train_seconds"]["mean"] == 10.0
+
+
+def test_card_counts_must_be_whole_and_non_negative(bench, capsys):
+    assert bench.parse_args(["--unreviewed-cards", "200"]).unreviewed_cards == 200
+    for bad in (["--unreviewed-cards", "-5"], ["--review-cards", "x"], ["--count", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            bench.parse_args(bad)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"error: argument {bad[0]}: " in err and ("must be >= 0" in err or "not a whole number" in err)
