@@ -109,6 +109,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="shifted: generated cards of the original fonts replayed in every condition (against forgetting)",
     )
+    ap.add_argument(
+        "--synthetic-lines",
+        type=count,
+        default=0,
+        help="shifted: rendered lines of the original fonts (REPLAY_LINE_KEYS of both templates, in turn) "
+        "replayed in every condition, against forgetting the fields the reviews hold few of",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
     ap.add_argument(
         "--runtimes",
@@ -423,13 +430,26 @@ def collect_reviews(args, s: int, templates: list[str], student_path: Path, read
     return {"store": str(db), "seeds": seeds, "unreviewed_seeds": useeds, **counts, "simulated": sim}
 
 
-def train_condition(
-    args, s: int, cond: str, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
-):
-    import torch
+# the lines the shipped student's last rounds were trained on (Hangul names, addresses, issuers; MRZ and
+# Latin names): what a few hundred shifted reviews would otherwise make it forget
+REPLAY_LINE_KEYS = (
+    "name",
+    "address_1",
+    "address_2",
+    "issuer",
+    "mrz_1",
+    "mrz_2",
+    "mrz_3",
+    "surname",
+    "given_names",
+)
 
-    from idsight.artifact import read_meta
-    from idsight.train.distill import DistillConfig, distill
+
+def condition_config(
+    args, s: int, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
+):
+    """The DistillConfig of one shifted condition: its two weights; the rest shared by all conditions."""
+    from idsight.train.distill import DistillConfig
 
     base = DistillConfig()
     update: dict[str, Any] = {}
@@ -441,7 +461,11 @@ def train_condition(
         update["sequence_weight"] = args.sequence_weight
     if args.synthetic:
         update["synthetic"] = args.synthetic
-    cfg = DistillConfig(
+    if args.synthetic_lines:
+        update["synthetic_lines"] = args.synthetic_lines
+        update["synthetic_lines_template"] = ["kr-rrc", "td1"]
+        update["synthetic_lines_keys"] = list(REPLAY_LINE_KEYS)
+    return DistillConfig(
         teacher=str(teacher_path),
         student=str(student_path),
         reviews=url,
@@ -452,6 +476,17 @@ def train_condition(
         trainer=base.trainer.model_copy(update={"max_epochs": args.epochs}),
         **update,
     )
+
+
+def train_condition(
+    args, s: int, cond: str, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
+):
+    import torch
+
+    from idsight.artifact import read_meta
+    from idsight.train.distill import distill
+
+    cfg = condition_config(args, s, weights, teacher_path, student_path, url)
     out = args.work_dir / f"s{s}" / f"{cond}.safetensors"
     work = args.work_dir / f"s{s}" / f"{cond}.work"
     shutil.rmtree(work, ignore_errors=True)

@@ -88,3 +88,26 @@ def test_card_counts_must_be_whole_and_non_negative(bench, capsys):
         assert e.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert f"error: argument {bad[0]}: " in err and ("must be >= 0" in err or "not a whole number" in err)
+
+
+def test_condition_config_replays_the_same_data_in_every_condition(bench):
+    args = bench.parse_args(
+        ["--epochs", "2", "--synthetic", "20", "--synthetic-lines", "300", "--lr", "3e-4"]
+    )
+    cfgs = {
+        cond: bench.condition_config(
+            args, 1, w, Path("t.safetensors"), Path("s.safetensors"), "sqlite:///r.db"
+        )
+        for cond, w in bench.CONDITIONS.items()
+        if w is not None
+    }
+    for cond, cfg in cfgs.items():
+        assert (cfg.distill_weight, cfg.label_weight) == bench.CONDITIONS[cond]
+        assert cfg.synthetic == 20 and cfg.synthetic_lines == 300 and cfg.seed == 1
+        assert cfg.synthetic_lines_template == ["kr-rrc", "td1"]
+        assert set(cfg.line_keys_per_template()["kr-rrc"]) == {"name", "address_1", "address_2", "issuer"}
+        assert cfg.optim.lr == 3e-4 and cfg.trainer.max_epochs == 2 and cfg.reviews == "sqlite:///r.db"
+    plain = bench.condition_config(
+        bench.parse_args([]), 0, (0.3, 1.0), Path("t"), Path("s"), "sqlite:///r.db"
+    )  # no replay unless asked for
+    assert plain.synthetic == 0 and plain.synthetic_lines == 0
