@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--synthetic-lines",
         type=count,
         default=0,
-        help="shifted: rendered lines of the original fonts (REPLAY_LINE_KEYS of both templates, in turn) "
+        help="shifted: rendered lines of the original fonts (STUDENT_LINE_KEYS of both templates, in turn) "
         "replayed in every condition, against forgetting the fields the reviews hold few of",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
@@ -430,26 +430,11 @@ def collect_reviews(args, s: int, templates: list[str], student_path: Path, read
     return {"store": str(db), "seeds": seeds, "unreviewed_seeds": useeds, **counts, "simulated": sim}
 
 
-# the lines the shipped student's last rounds were trained on (Hangul names, addresses, issuers; MRZ and
-# Latin names): what a few hundred shifted reviews would otherwise make it forget
-REPLAY_LINE_KEYS = (
-    "name",
-    "address_1",
-    "address_2",
-    "issuer",
-    "mrz_1",
-    "mrz_2",
-    "mrz_3",
-    "surname",
-    "given_names",
-)
-
-
 def condition_config(
     args, s: int, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
 ):
     """The DistillConfig of one shifted condition: its two weights; the rest shared by all conditions."""
-    from idsight.train.distill import DistillConfig
+    from idsight.train.distill import STUDENT_LINE_KEYS, DistillConfig
 
     base = DistillConfig()
     update: dict[str, Any] = {}
@@ -464,7 +449,7 @@ def condition_config(
     if args.synthetic_lines:
         update["synthetic_lines"] = args.synthetic_lines
         update["synthetic_lines_template"] = ["kr-rrc", "td1"]
-        update["synthetic_lines_keys"] = list(REPLAY_LINE_KEYS)
+        update["synthetic_lines_keys"] = list(STUDENT_LINE_KEYS)
     return DistillConfig(
         teacher=str(teacher_path),
         student=str(student_path),

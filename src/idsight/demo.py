@@ -24,6 +24,7 @@ from idsight.templates import TEMPLATE_NAMES
 
 DEMO_LR = 3e-4  # step 3 fine-tunes the shipped student: see review_loop
 REPLAY = 4  # generated cards of the original fonts replayed per reviewed card, against forgetting
+REPLAY_LINES = 15  # rendered lines of the original fonts (names, addresses, MRZ) per reviewed card
 
 
 def _read_table(reader: Any, root: Path, count: int, seed: int) -> dict[str, dict]:
@@ -99,7 +100,7 @@ def review_loop(
     from idsight.review.capture import capture
     from idsight.review.simulate import simulate_reviews, truth_by_image
     from idsight.review.store import ReviewStore
-    from idsight.train.distill import DistillConfig, distill
+    from idsight.train.distill import STUDENT_LINE_KEYS, DistillConfig, distill
     from idsight.train.evaluate import evaluate_reader
     from idsight.train.holdout import promote
 
@@ -135,7 +136,14 @@ def review_loop(
     # A low learning rate: the shipped student is already a good reader of the original fonts, and a
     # few hundred reviewed lines at the default rate (1e-3) move it away from that more than they teach.
     cfg = DistillConfig(
-        student=str(student_path), reviews=url, synthetic=REPLAY * review_cards, seed=0, holdout=False
+        student=str(student_path),
+        reviews=url,
+        synthetic=REPLAY * review_cards,
+        synthetic_lines=REPLAY_LINES * review_cards,
+        synthetic_lines_template=["kr-rrc", "td1"],
+        synthetic_lines_keys=list(STUDENT_LINE_KEYS),
+        seed=0,
+        holdout=False,
     )
     cfg.trainer.max_epochs = epochs
     cfg.optim.lr = DEMO_LR
@@ -151,6 +159,9 @@ def review_loop(
         str(REPLAY * review_cards),
     ]
     argv += ["--set", f"optim.lr={DEMO_LR}", "--set", f"trainer.max_epochs={epochs}"]
+    argv += ["--set", f"synthetic_lines={REPLAY_LINES * review_cards}"]
+    argv += ["--set", "synthetic_lines_template=[kr-rrc,td1]"]
+    argv += ["--set", f"synthetic_lines_keys=[{','.join(STUDENT_LINE_KEYS)}]"]
     distill(cfg, new, argv=[*argv, "--out", str(new)])
     torch.set_num_threads(1)
     out.print(f"3. distilled {new.name} in {time.monotonic() - t1:.0f} s")

@@ -32,6 +32,20 @@ from idsight.train.config import OptimConfig, PlateauConfig, TrainerConfig, read
 
 LineTemplate = Literal["kr-rrc", "td1"]
 
+# the lines the shipped student's later rounds rendered (Hangul names, addresses, issuers of kr-rrc; the
+# MRZ and Latin names of td1): replayed beside a few hundred reviews, they keep what those would erode
+STUDENT_LINE_KEYS = (
+    "name",
+    "address_1",
+    "address_2",
+    "issuer",
+    "mrz_1",
+    "mrz_2",
+    "mrz_3",
+    "surname",
+    "given_names",
+)
+
 
 class DistillConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
