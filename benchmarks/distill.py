@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: weight of sequence-level KD inside D (default DistillConfig's; 0 = per-timestep KL alone)",
     )
     ap.add_argument(
+        "--kl-weight",
+        type=float,
+        default=None,
+        help="shifted: weight of per-timestep KL inside D (default DistillConfig's; 0 = sequence-level alone)",
+    )
+    ap.add_argument(
         "--synthetic",
         type=count,
         default=0,
@@ -444,6 +450,8 @@ def condition_config(
         update["batch_size"] = args.batch_size
     if args.sequence_weight is not None:
         update["sequence_weight"] = args.sequence_weight
+    if args.kl_weight is not None:
+        update["kl_weight"] = args.kl_weight
     if args.synthetic:
         update["synthetic"] = args.synthetic
     if args.synthetic_lines:

@@ -278,6 +278,27 @@ def test_sequence_kd_is_ctc_on_the_teachers_transcription_for_unread_lines() -> 
         Distillation(part="detector", base={"name": "line_detection"}, teacher=Boom(), sequence_weight=1.0)
 
 
+def test_kl_weight_scales_the_per_timestep_term_and_zero_leaves_the_sequence_term() -> None:
+    student, teacher = recognizers()
+    student.eval()
+    batch = line_batch([True, False, True, False])
+    full = Distillation(part="recognizer", base=CTC, teacher=teacher, sequence_weight=0.5)(student, batch)
+    half = Distillation(part="recognizer", base=CTC, teacher=teacher, sequence_weight=0.5, kl_weight=0.5)
+    out = half(student, batch)
+    kl, seq = float(full["kd_kl"]), float(full["kd_seq"])
+    assert kl > 0 and seq > 0
+    assert float(out["distill"]) == pytest.approx(0.5 * kl + 0.5 * seq, rel=1e-5)
+    seq_only = Distillation(part="recognizer", base=CTC, teacher=teacher, sequence_weight=1.0, kl_weight=0.0)
+    assert float(seq_only(student, batch)["distill"]) == pytest.approx(seq, rel=1e-5)
+    # reviewed lines under sequence-level KD alone: no distillation term at all
+    read = line_batch([True, True, True, True])
+    assert float(seq_only(student, read)["distill"]) == 0.0
+    with pytest.raises(BadConfigError, match="kl_weight"):
+        Distillation(part="recognizer", base=CTC, teacher=teacher, kl_weight=0.0)  # D would be empty
+    with pytest.raises(BadConfigError, match="recognizer"):
+        Distillation(part="detector", base={"name": "line_detection"}, teacher=Boom(), kl_weight=0.5)
+
+
 # -- 3. the student learns the teacher's distributions ---------------------------------------------------
 
 

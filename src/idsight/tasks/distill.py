@@ -83,6 +83,7 @@ class Distillation(nn.Module):
         label_weight: float = 1.0,
         temperature: float = 2.0,
         sequence_weight: float = 0.0,
+        kl_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if trainee not in ("student", "teacher", "joint"):
@@ -100,6 +101,12 @@ class Distillation(nn.Module):
             if part != "recognizer":
                 raise BadConfigError("sequence_weight (sequence-level distillation) is for the recognizer")
             kd["kd_sequence_weight"] = float(sequence_weight)
+        if kl_weight != 1.0:
+            if part != "recognizer":
+                raise BadConfigError("kl_weight (per-timestep KL inside D) is for the recognizer")
+            if kl_weight < 0 or kl_weight + sequence_weight == 0:
+                raise BadConfigError("kl_weight must be >= 0, and D needs kl_weight or sequence_weight")
+            kd["kd_kl_weight"] = float(kl_weight)
         kwargs = dict(base.get("kwargs") or {})
         self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})
         self.label_task = TASKS.build(base["name"], **kwargs)  # the teacher's own loss (joint/teacher)

@@ -22,7 +22,7 @@ class CTCRecognition:
     ``labelled`` (B,) bool: rows without a label (target length 0) add no CTC term, only the KD term.
     ``loss = ctc_weight * ctc + kd_weight * kd``. ``preds`` is the per-timestep argmax (B,T).
 
-    ``kd = kd_kl + kd_sequence_weight * kd_seq``: ``kd_kl`` is the per-timestep KL at
+    ``kd = kd_kl_weight * kd_kl + kd_sequence_weight * kd_seq``: ``kd_kl`` is the per-timestep KL at
     ``kd_temperature``; ``kd_seq`` (sequence-level distillation, Kim & Rush 2016) is CTC against the
     teacher's own greedy transcription, on the rows without a label (a person's reading overrides the
     teacher's). Per-timestep KL alone lets a small student put its character spikes where the
@@ -40,6 +40,7 @@ class CTCRecognition:
         kd_weight: float = 0.0,
         kd_temperature: float = 2.0,
         kd_sequence_weight: float = 0.0,
+        kd_kl_weight: float = 1.0,
     ) -> None:
         self.blank = blank
         self.zero_infinity = zero_infinity
@@ -47,6 +48,7 @@ class CTCRecognition:
         self.kd_weight = kd_weight
         self.kd_temperature = kd_temperature
         self.kd_sequence_weight = kd_sequence_weight
+        self.kd_kl_weight = kd_kl_weight
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         """One batch, or ``{"chunks": [batch, ...]}``: width buckets padded separately, so short
@@ -75,7 +77,8 @@ class CTCRecognition:
         if self.kd_weight > 0 and teacher is not None:
             mask = (torch.arange(t)[None, :] < il[:, None]).to(logits.device)
             teacher = teacher.to(logits.device)
-            kd = out["kd_kl"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
+            out["kd_kl"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
+            kd = self.kd_kl_weight * out["kd_kl"]
             if self.kd_sequence_weight > 0:
                 out["kd_seq"] = self._sequence_kd(log_probs, teacher, il, ~labelled)
                 kd = kd + self.kd_sequence_weight * out["kd_seq"]

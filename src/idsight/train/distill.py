@@ -90,6 +90,12 @@ class DistillConfig(BaseModel):
         description="weight of sequence-level KD inside D: CTC on the teacher's greedy transcription "
         "of each line no person read (0: per-timestep KL alone)",
     )
+    kl_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of the per-timestep KL (at temperature) inside D (0: sequence-level alone, "
+        "which does not tie the student to the teacher's frame alignment)",
+    )
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     augment: bool = True
     batch_size: int = Field(default=32, ge=1)
@@ -114,6 +120,12 @@ class DistillConfig(BaseModel):
     @classmethod
     def _one_or_more_templates(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v  # configs recorded before lists were allowed
+
+    @model_validator(mode="after")
+    def _some_distillation_term(self) -> DistillConfig:
+        if self.distill_weight > 0 and self.kl_weight + self.sequence_weight == 0:
+            raise ValueError("kl_weight and sequence_weight are both 0: D has no term (set distill_weight 0)")
+        return self
 
     @model_validator(mode="after")
     def _known_line_keys(self) -> DistillConfig:
@@ -373,6 +385,7 @@ def distill(
         label_weight=cfg.label_weight,
         temperature=cfg.temperature,
         sequence_weight=cfg.sequence_weight,
+        kl_weight=cfg.kl_weight,
     )
     lines_dir = str(work / "data" / "lines")
     common = {"dir": lines_dir, "val_fraction": cfg.val_fraction, "seed": cfg.seed}
