@@ -440,7 +440,7 @@ def condition_config(
     args, s: int, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
 ):
     """The DistillConfig of one shifted condition: its two weights; the rest shared by all conditions."""
-    from idsight.train.distill import STUDENT_LINE_KEYS, DistillConfig
+    from idsight.train.distill import DistillConfig, line_replay
 
     base = DistillConfig()
     update: dict[str, Any] = {}
@@ -455,9 +455,7 @@ def condition_config(
     if args.synthetic:
         update["synthetic"] = args.synthetic
     if args.synthetic_lines:
-        update["synthetic_lines"] = args.synthetic_lines
-        update["synthetic_lines_template"] = ["kr-rrc", "td1"]
-        update["synthetic_lines_keys"] = list(STUDENT_LINE_KEYS)
+        update.update(line_replay(args.synthetic_lines))
     return DistillConfig(
         teacher=str(teacher_path),
         student=str(student_path),
@@ -477,7 +475,7 @@ def train_condition(
     import torch
 
     from idsight.artifact import read_meta
-    from idsight.train.distill import distill
+    from idsight.train.distill import distill, distill_argv
 
     cfg = condition_config(args, s, weights, teacher_path, student_path, url)
     out = args.work_dir / f"s{s}" / f"{cond}.safetensors"
@@ -487,7 +485,7 @@ def train_condition(
     torch.set_num_threads(args.train_threads)
     t0 = time.perf_counter()
     try:
-        distill(cfg, out, argv=["distill", "(benchmarks/distill.py)", cond, f"seed={s}"], work_dir=work)
+        distill(cfg, out, argv=distill_argv(cfg, out), work_dir=work)
     finally:
         torch.set_num_threads(args.threads)
     wall = time.perf_counter() - t0

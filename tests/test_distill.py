@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from torch import nn
 from typer.testing import CliRunner
 
@@ -32,7 +34,14 @@ from idsight.review.store import ReviewStore
 from idsight.tasks.distill import Distillation, check_same_classes, load_teacher_part
 from idsight.tasks.losses import kd_kl
 from idsight.tasks.recognition import CTCRecognition, greedy_targets
-from idsight.train.distill import check_compatible, teacher_advantage
+from idsight.train.distill import (
+    DistillConfig,
+    check_compatible,
+    distill_argv,
+    line_replay,
+    load_distill_config,
+    teacher_advantage,
+)
 
 runner = CliRunner()
 C = 20  # a small output space for the task tests
@@ -903,3 +912,53 @@ def test_rendered_lines_from_several_templates_in_turn(tmp_path: Path) -> None:
         load_distill_config(None, ["synthetic_lines_template=[kr-rrc,td1]", "synthetic_lines_keys=[name]"])
     with pytest.raises(BadConfigError, match="kr-rrc or td1 has no line photo"):
         load_distill_config(None, ["synthetic_lines_template=[kr-rrc,td1]", "synthetic_lines_keys=[photo]"])
+
+
+# -- the command an artifact records ----------------------------------------------------------------------
+
+
+def sets_of(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+
+
+def test_distill_argv_rebuilds_the_config_through_the_cli_loader() -> None:
+    cfg = DistillConfig(
+        student="/models/s.safetensors", reviews="sqlite:///r.db", synthetic=8, **line_replay(30), seed=3
+    )
+    cfg.optim.lr = 3e-4
+    cfg.trainer.max_epochs = 2
+    argv = distill_argv(cfg, "new.safetensors")
+    assert argv[0] == "distill" and argv[-2:] == ["--out", "new.safetensors"]
+    assert load_distill_config(None, sets_of(argv)) == cfg
+    assert "optim.lr=0.0003" in argv and "trainer.max_epochs=2" in argv
+    assert 'synthetic_lines_template=["kr-rrc", "td1"]' in argv
+    assert distill_argv(DistillConfig(), "o") == ["distill", "--out", "o"]  # defaults need no --set
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"]), max_size=12))
+@example(text="1.0")
+@example(text="true")
+@example(text="null")
+@example(text="a: b")
+@example(text="[kr-rrc]")
+@example(text="")
+@example(text=" ")
+def test_recorded_strings_read_back_as_themselves(text: str) -> None:
+    cfg = DistillConfig(reviews=text)
+    assert load_distill_config(None, sets_of(distill_argv(cfg, "o"))).reviews == text
+
+
+def test_a_partly_given_section_keeps_the_distill_defaults_of_the_rest(tmp_path: Path) -> None:
+    # DistillConfig's optim/trainer/plateau defaults are not their classes' defaults (cosine, weight
+    # decay, clipping); setting one key of a section must not reset the others to the class defaults
+    default = DistillConfig()
+    cfg = load_distill_config(None, ["optim.lr=3e-4", "trainer.max_epochs=2", "plateau.patience=5"])
+    assert cfg.optim == default.optim.model_copy(update={"lr": 3e-4})
+    assert cfg.trainer == default.trainer.model_copy(update={"max_epochs": 2})
+    assert cfg.plateau == default.plateau.model_copy(update={"patience": 5})
+    f = tmp_path / "d.yaml"
+    f.write_text("optim:\n  warmup: 0\ntrainer:\n  gradient_clip_val: null\n", encoding="utf-8")
+    cfg = load_distill_config(f)
+    assert cfg.optim == default.optim.model_copy(update={"warmup": 0})
+    assert cfg.trainer == default.trainer.model_copy(update={"gradient_clip_val": None})

@@ -100,7 +100,7 @@ def review_loop(
     from idsight.review.capture import capture
     from idsight.review.simulate import simulate_reviews, truth_by_image
     from idsight.review.store import ReviewStore
-    from idsight.train.distill import STUDENT_LINE_KEYS, DistillConfig, distill
+    from idsight.train.distill import DistillConfig, distill, distill_argv, line_replay
     from idsight.train.evaluate import evaluate_reader
     from idsight.train.holdout import promote
 
@@ -139,9 +139,7 @@ def review_loop(
         student=str(student_path),
         reviews=url,
         synthetic=REPLAY * review_cards,
-        synthetic_lines=REPLAY_LINES * review_cards,
-        synthetic_lines_template=["kr-rrc", "td1"],
-        synthetic_lines_keys=list(STUDENT_LINE_KEYS),
+        **line_replay(REPLAY_LINES * review_cards),
         seed=0,
         holdout=False,
     )
@@ -149,20 +147,7 @@ def review_loop(
     cfg.optim.lr = DEMO_LR
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     t1 = time.monotonic()
-    argv = [
-        "distill",
-        "--student",
-        str(student_path),
-        "--reviews",
-        url,
-        "--synthetic",
-        str(REPLAY * review_cards),
-    ]
-    argv += ["--set", f"optim.lr={DEMO_LR}", "--set", f"trainer.max_epochs={epochs}"]
-    argv += ["--set", f"synthetic_lines={REPLAY_LINES * review_cards}"]
-    argv += ["--set", "synthetic_lines_template=[kr-rrc,td1]"]
-    argv += ["--set", f"synthetic_lines_keys=[{','.join(STUDENT_LINE_KEYS)}]"]
-    distill(cfg, new, argv=[*argv, "--out", str(new)])
+    distill(cfg, new, argv=distill_argv(cfg, new))
     torch.set_num_threads(1)
     out.print(f"3. distilled {new.name} in {time.monotonic() - t1:.0f} s")
     # 4. gate + promote

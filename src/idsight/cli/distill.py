@@ -39,6 +39,35 @@ def distill(
 
 
 @one_line_errors
+def prune(
+    out_path: Annotated[Path, typer.Option("--out", help="The new artifact (.safetensors).")],
+    teacher: Annotated[str, typer.Option(help="Whose recogniser is cut (name or path).")] = (
+        "idsight-reader-teacher"
+    ),
+    student: Annotated[str, typer.Option(help="Whose localiser, classifier, detector are kept.")] = "default",
+    hidden: Annotated[int, typer.Option(min=1, help="LSTM units per direction to keep.")] = 160,
+    width: Annotated[int, typer.Option(min=1, help="Backbone output channels to keep.")] = 224,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Dotted override, e.g. calibration_lines=256.")
+    ] = None,
+) -> None:
+    """Make a student whose recogniser is the teacher's, pruned; `idsight distill` then recovers it."""
+    from idsight.train.config import validate_config
+    from idsight.train.prune import PruneConfig, prune_student
+
+    sets = [
+        f"teacher={teacher}",
+        f"student={student}",
+        f"hidden={hidden}",
+        f"width={width}",
+        *(overrides or []),
+    ]
+    cfg = validate_config(PruneConfig, {}, sets, source="<prune>")
+    argv = ["models", "prune", *sum((["--set", s] for s in sets), []), "--out", str(out_path)]
+    out.print(f"wrote {prune_student(cfg, out_path, argv=argv)}")
+
+
+@one_line_errors
 def promote(
     model: Annotated[str, typer.Argument(help="The candidate artifact (path or installed name).")],
     name: Annotated[

@@ -241,9 +241,11 @@ def demo(
 
 from idsight.cli.distill import distill as _distill  # noqa: E402
 from idsight.cli.distill import promote as _promote  # noqa: E402
+from idsight.cli.distill import prune as _prune  # noqa: E402
 
 app.command("distill")(_distill)
 models_app.command("promote")(_promote)
+models_app.command("prune")(_prune)
 
 
 def main() -> None:  # pragma: no cover

@@ -62,6 +62,15 @@ def check_same_classes(student: nn.Module, teacher: nn.Module, part: str) -> Non
         )
 
 
+def kd_terms_problem(distill_weight: float, kl_weight: float, sequence_weight: float) -> str | None:
+    """What is wrong with the weights of D's terms, or None: negative weights, or D weighted but empty."""
+    if kl_weight < 0 or sequence_weight < 0:
+        return "kl_weight and sequence_weight must be >= 0"
+    if distill_weight > 0 and kl_weight + sequence_weight == 0:
+        return "kl_weight and sequence_weight are both 0: D has no term (set distill_weight 0)"
+    return None
+
+
 @TASKS.register("distillation")
 class Distillation(nn.Module):
     """``task(model, batch) -> {"loss", "distill", "label", "preds", ...}`` (see the module docstring).
@@ -101,11 +110,11 @@ class Distillation(nn.Module):
             if part != "recognizer":
                 raise BadConfigError("sequence_weight (sequence-level distillation) is for the recognizer")
             kd["kd_sequence_weight"] = float(sequence_weight)
+        if problem := kd_terms_problem(distill_weight, kl_weight, sequence_weight):
+            raise BadConfigError(problem)
         if kl_weight != 1.0:
             if part != "recognizer":
                 raise BadConfigError("kl_weight (per-timestep KL inside D) is for the recognizer")
-            if kl_weight < 0 or kl_weight + sequence_weight == 0:
-                raise BadConfigError("kl_weight must be >= 0, and D needs kl_weight or sequence_weight")
             kd["kd_kl_weight"] = float(kl_weight)
         kwargs = dict(base.get("kwargs") or {})
         self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})

@@ -8,6 +8,7 @@ which are passed verbatim to the registry builders.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -155,6 +156,32 @@ def apply_override(data: dict[str, Any], override: str, *, path: object = None) 
     node[leaf] = value
 
 
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _nested_defaults(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each partly given section laid over that section's default: a config whose default
+    section is not the section class's defaults (``optim`` in DistillConfig: cosine, weight decay) keeps
+    them when a file or ``--set optim.lr=...`` gives only some of its keys."""
+    out = dict(data)
+    for name, f in model.model_fields.items():
+        sub = out.get(name)
+        if not isinstance(sub, dict):
+            continue
+        if not f.is_required():
+            default = f.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                out[name] = _deep_merge(default.model_dump(mode="json"), sub)
+                continue
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):
+            out[name] = _nested_defaults(f.annotation, sub)
+    return out
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -166,9 +193,37 @@ def validate_config(
     for ov in overrides:
         apply_override(data, ov, path=source)
     try:
-        return model.model_validate(data)
+        return model.model_validate(_nested_defaults(model, data))
     except ValidationError as e:
         raise BadConfigError(_condense(e), path=source) from None
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _yaml_value(v: Any) -> str:
+    """``v`` written so that :func:`apply_override` reads it back as ``v``."""
+    if isinstance(v, str) and v:
+        try:
+            if yaml.load(v, Loader=_Loader) == v:
+                return v
+        except yaml.YAMLError:
+            pass
+    return json.dumps(v, ensure_ascii=False)  # JSON is YAML: lists, quoted strings, null, numbers
+
+
+def overrides_from(cfg: BaseModel, base: BaseModel) -> list[str]:
+    """The dotted ``key=value`` overrides that turn ``base`` into ``cfg`` (``--set`` arguments that
+    rebuild ``cfg`` from the defaults, for the command an artifact records)."""
+    want, have = _flat(cfg.model_dump(mode="json")), _flat(base.model_dump(mode="json"))
+    return [f"{k}={_yaml_value(v)}" for k, v in want.items() if k not in have or have[k] != v]
 
 
 def config_from_dict(

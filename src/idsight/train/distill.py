@@ -11,24 +11,27 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from lightning.pytorch.callbacks import Callback
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
-from idsight import __version__, hub
+from idsight import hub
 from idsight.artifact import sha256_file
 from idsight.data.charset import check_text
 from idsight.errors import BadConfigError
-from idsight.train.config import OptimConfig, PlateauConfig, TrainerConfig, read_yaml, validate_config
+from idsight.train.config import (
+    OptimConfig,
+    PlateauConfig,
+    TrainerConfig,
+    overrides_from,
+    read_yaml,
+    validate_config,
+)
 
 LineTemplate = Literal["kr-rrc", "td1"]
 
@@ -45,6 +48,19 @@ STUDENT_LINE_KEYS = (
     "surname",
     "given_names",
 )
+
+
+REPLAY_LINE_TEMPLATES = ("kr-rrc", "td1")
+
+
+def line_replay(n: int) -> dict[str, Any]:
+    """DistillConfig fields for a replay of ``n`` rendered lines of the original fonts: the student's
+    own training lines (:data:`STUDENT_LINE_KEYS`) of both templates, against forgetting them."""
+    return {
+        "synthetic_lines": n,
+        "synthetic_lines_template": list(REPLAY_LINE_TEMPLATES),
+        "synthetic_lines_keys": list(STUDENT_LINE_KEYS),
+    }
 
 
 class DistillConfig(BaseModel):
@@ -123,8 +139,10 @@ class DistillConfig(BaseModel):
 
     @model_validator(mode="after")
     def _some_distillation_term(self) -> DistillConfig:
-        if self.distill_weight > 0 and self.kl_weight + self.sequence_weight == 0:
-            raise ValueError("kl_weight and sequence_weight are both 0: D has no term (set distill_weight 0)")
+        from idsight.tasks.distill import kd_terms_problem
+
+        if problem := kd_terms_problem(self.distill_weight, self.kl_weight, self.sequence_weight):
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
@@ -166,6 +184,12 @@ def load_distill_config(
 ) -> DistillConfig:
     data = read_yaml(path) if path is not None else {}
     return validate_config(DistillConfig, data, overrides, source=Path(path) if path else "<defaults>")
+
+
+def distill_argv(cfg: DistillConfig, out: str | Path) -> list[str]:
+    """The ``idsight distill`` arguments that train ``cfg`` into ``out`` (recorded as provenance)."""
+    sets = overrides_from(cfg, DistillConfig())
+    return ["distill", *sum((["--set", s] for s in sets), []), "--out", str(out)]
 
 
 def _reader(name: str) -> tuple[Any, dict[str, Any], Path]:
@@ -264,32 +288,44 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
     }
 
 
-def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any]]:
-    """Single lines drawn by :func:`render_line_sample` (seeded by ``synthetic_seed``), padded like
-    :func:`idsight.ocr.predictor.crop_line` pads a detected box, at the recogniser's height."""
-    import numpy as np
-
+def rendered_line(
+    rng: Any, *, template: str, font_pool: str = "train", lines: list[str] | None = None
+) -> tuple[Any, str, str]:
+    """One rendered line (:func:`render_line_sample`) padded the way :func:`idsight.ocr.predictor.crop_line`
+    pads a detected box (0.6-1.6 times its padding), at the recogniser's height: (crop, text, key)."""
     from idsight.data.synth import render_line_sample
     from idsight.ocr.predictor import DEFAULT_PREPROCESSING, fit_height
-    from idsight.review.capture import png_bytes
 
     pad_x, pad_y = DEFAULT_PREPROCESSING["crop_pad"]
+    crop, text, key = render_line_sample(
+        rng,
+        template=template,
+        font_pool=font_pool,
+        lines=lines,
+        pad_x=(0.6 * pad_x, 1.6 * pad_x),
+        pad_y=(0.6 * pad_y, 1.6 * pad_y),
+    )
+    return fit_height(crop, DEFAULT_PREPROCESSING), text, key
+
+
+def _rendered_line_rows(cfg: DistillConfig, out_dir: Path) -> list[dict[str, Any]]:
+    """``synthetic_lines`` rendered lines (:func:`rendered_line`, seeded by ``synthetic_seed``), the
+    templates in turn, each labelled with its printed text."""
+    import numpy as np
+
+    from idsight.review.capture import png_bytes
+
     rng = np.random.default_rng([cfg.synthetic_seed, 7])
     templates = cfg.synthetic_lines_template
     keys = cfg.line_keys_per_template()  # checked when the config was loaded
     rows: list[dict[str, Any]] = []
     for n in range(cfg.synthetic_lines):
         template = templates[n % len(templates)]
-        crop, text, key = render_line_sample(
-            rng,
-            template=template,
-            font_pool=cfg.synthetic_font_pool,
-            lines=keys[template],
-            pad_x=(0.6 * pad_x, 1.6 * pad_x),
-            pad_y=(0.6 * pad_y, 1.6 * pad_y),
+        crop, text, key = rendered_line(
+            rng, template=template, font_pool=cfg.synthetic_font_pool, lines=keys[template]
         )
         f = f"line-{n}.png"
-        (out_dir / f).write_bytes(png_bytes(fit_height(crop, DEFAULT_PREPROCESSING)))
+        (out_dir / f).write_bytes(png_bytes(crop))
         rows.append({"file": f, "text": text, "read_id": f"line-{n}", "key": key, "source": "rendered"})
     return rows
 
@@ -341,7 +377,7 @@ def distill(
     from idsight.tasks.distill import Distillation
     from idsight.train.config import ComponentConfig, DataConfig, TrainConfig
     from idsight.train.engine import fit
-    from idsight.train.recipes import best_weights, git_commit
+    from idsight.train.recipes import best_weights, provenance
 
     out = Path(out)
     work = Path(work_dir) if work_dir else out.with_name(out.stem + ".work")
@@ -433,13 +469,7 @@ def distill(
         },
         "teacher": {"name": t_path.stem, "sha256": sha256_file(t_path)},
         "data": data,
-        "provenance": {
-            "command": "idsight " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-            "git_commit": git_commit(),
-            "idsight_version": __version__,
-            "torch_version": torch.__version__,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
+        "provenance": provenance(argv),
         "metrics": {
             "distill": {k: round(v, 5) for k, v in res.metrics.items() if k.startswith(("val/", "train/"))},
             "epochs": res.epochs_run,

@@ -172,6 +172,19 @@ def git_commit() -> str | None:
         return None
 
 
+def provenance(args: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """How an artifact was made: the ``idsight`` command (``args``, default this process's), the git
+    commit, the versions and the time, plus ``extra``."""
+    return {
+        "command": "idsight " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args is None else args)),
+        **extra,
+        "git_commit": git_commit(),
+        "idsight_version": __version__,
+        "torch_version": torch.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _config_key(cfg: TrainConfig) -> str:
     blob = json.dumps(cfg.resolved(), sort_keys=True) + CHARSET
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -255,16 +268,11 @@ def train_reader(
         "charset": CHARSET,
         "preprocessing": DEFAULT_PREPROCESSING,
         "config": recipe.model_dump(mode="json"),  # the resolved config, every default filled in
-        "provenance": {
-            "command": "idsight train "
-            + " ".join(shlex.quote(a) for a in [str(config), *sum((["--set", o] for o in overrides), [])]),
-            "argv": sys.argv,
-            "data": {"seed": recipe.data.seed, "dirs": dirs},
-            "git_commit": git_commit(),
-            "idsight_version": __version__,
-            "torch_version": torch.__version__,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
+        "provenance": provenance(
+            ["train", str(config), *sum((["--set", o] for o in overrides), [])],
+            argv=sys.argv,
+            data={"seed": recipe.data.seed, "dirs": dirs},
+        ),
         "metrics": {"components": component_metrics},
         "parent": _parent(recipe, teacher),
     }
