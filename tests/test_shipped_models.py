@@ -42,9 +42,15 @@ def test_recorded_metadata_matches_model(path: Path) -> None:
     if synthetic and synthetic["cards"] + synthetic.get("lines", 0) > 0:
         assert synthetic["seed"] < 1000  # generated data: training seeds only
     parent = meta.get("parent")
-    while prov["command"].startswith("idsight distill"):  # fine-tuned: follow the chain to the recipe
+    # fine-tuned or pruned: follow the chain to the recipe
+    while prov["command"].startswith(("idsight distill", "idsight models prune")):
         assert all(int(x) < 1000 for x in re.findall(r"synthetic_seed=(\d+)", prov["command"]))
-        assert parent["relation"] == "fine-tuned from" and len(parent["sha256"]) == 64
+        if prov["command"].startswith("idsight models prune"):
+            assert config["prune"]["seed"] < 1000  # calibration lines: a training seed
+            assert parent["relation"] == "localiser, classifier and detector from"
+        else:
+            assert parent["relation"] == "fine-tuned from"
+        assert len(parent["sha256"]) == 64
         prov, config, parent = parent["provenance"], config["parent_config"], parent.get("parent")
     assert prov["command"].startswith("idsight train configs/")
     assert (Path(__file__).parents[1] / prov["command"].split()[2]).is_file()  # the recipe is in the repo
