@@ -200,6 +200,11 @@ def _reader(name: str) -> tuple[Any, dict[str, Any], Path]:
     return model, meta, path
 
 
+# warn when the teacher trails the student by more than this on their shared validation cards: 120 photos
+# (about 780 fields) separate scores only a few fields apart by chance
+TEACHER_BEHIND = 0.01
+
+
 def teacher_advantage(t_meta: dict[str, Any], s_meta: dict[str, Any]) -> float | None:
     """Teacher minus student field exact match on the validation cards both files record, or None
     when they were not scored on the same cards. Distillation pays off only while this is positive:
@@ -385,7 +390,7 @@ def distill(
     student, s_meta, s_path = _reader(cfg.student)
     check_compatible(t_meta, s_meta, t_path, s_path)
     adv = teacher_advantage(t_meta, s_meta)
-    if adv is not None and adv < 0 and cfg.distill_weight > 0 and cfg.trainee == "student":
+    if adv is not None and adv < -TEACHER_BEHIND and cfg.distill_weight > 0 and cfg.trainee == "student":
         print(
             f"[distill] warning: the teacher {t_path.stem} reads {-100 * adv:.1f} points worse than the "
             f"student {s_path.stem} on their shared validation cards; distillation (distill_weight "
