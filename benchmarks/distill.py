@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: weight of sequence-level KD inside D (default DistillConfig's; 0 = per-timestep KL alone)",
     )
     ap.add_argument(
+        "--teacher-from-reviews",
+        action="store_true",
+        help="shifted: per seed, first fine-tune the teacher on the reviews (trainee teacher, labels "
+        "only), then distil the student from that teacher",
+    )
+    ap.add_argument(
         "--kl-weight",
         type=float,
         default=None,
@@ -437,9 +443,16 @@ def collect_reviews(args, s: int, templates: list[str], student_path: Path, read
 
 
 def condition_config(
-    args, s: int, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
+    args,
+    s: int,
+    weights: tuple[float, float],
+    teacher_path: Path,
+    student_path: Path,
+    url: str,
+    trainee: str = "student",
 ):
-    """The DistillConfig of one shifted condition: its two weights; the rest shared by all conditions."""
+    """The DistillConfig of one shifted condition: its two weights (and which network trains); the rest
+    shared by all conditions."""
     from idsight.train.distill import DistillConfig, line_replay
 
     base = DistillConfig()
@@ -462,6 +475,7 @@ def condition_config(
         reviews=url,
         distill_weight=weights[0],
         label_weight=weights[1],
+        trainee=trainee,
         seed=s,
         holdout=False,
         trainer=base.trainer.model_copy(update={"max_epochs": args.epochs}),
@@ -470,14 +484,21 @@ def condition_config(
 
 
 def train_condition(
-    args, s: int, cond: str, weights: tuple[float, float], teacher_path: Path, student_path: Path, url: str
+    args,
+    s: int,
+    cond: str,
+    weights: tuple[float, float],
+    teacher_path: Path,
+    student_path: Path,
+    url: str,
+    trainee: str = "student",
 ):
     import torch
 
     from idsight.artifact import read_meta
     from idsight.train.distill import distill, distill_argv
 
-    cfg = condition_config(args, s, weights, teacher_path, student_path, url)
+    cfg = condition_config(args, s, weights, teacher_path, student_path, url, trainee)
     out = args.work_dir / f"s{s}" / f"{cond}.safetensors"
     work = args.work_dir / f"s{s}" / f"{cond}.work"
     shutil.rmtree(work, ignore_errors=True)
@@ -524,7 +545,7 @@ def shifted(args, templates: list[str], seeds: list[int]) -> dict[str, Any]:
     log(f"[shifted] held-out set: {len(eval_cards)} cards; teacher and student as they are")
     teacher = model_info(args.teacher)
     teacher_path = Path(teacher["path"])
-    reference = {"teacher": evaluate_path(teacher_path, eval_cards, "teacher")}
+    reference: dict[str, Any] = {"teacher": evaluate_path(teacher_path, eval_cards, "teacher")}
     before = evaluate_path(student_path, eval_cards, "before")
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CONDITIONS}
     reviews = {}
@@ -534,12 +555,20 @@ def shifted(args, templates: list[str], seeds: list[int]) -> dict[str, Any]:
         reviews[s] = collect_reviews(args, s, templates, student_path, reader)
         url = f"sqlite:///{Path(reviews[s]['store']).resolve()}"
         runs["before"].append({"seed": s, **_brief(before), "train": None})
+        seed_teacher = teacher_path
+        if args.teacher_from_reviews:  # the teacher learns the reviews first; the student distils from it
+            log(f"[shifted] seed {s}: teacher from reviews")
+            seed_teacher, train = train_condition(
+                args, s, "teacher_reviewed", (0.0, 1.0), teacher_path, student_path, url, "teacher"
+            )
+            ev = evaluate_path(seed_teacher, eval_cards, "teacher_reviewed")
+            reference.setdefault("teacher_reviewed", []).append({"seed": s, **_brief(ev), "train": train})
         for cond, w in CONDITIONS.items():
             if w is None:
                 continue
             log(f"[shifted] seed {s}: {cond} (distill_weight {w[0]}, label_weight {w[1]})")
             try:
-                path, train = train_condition(args, s, cond, w, teacher_path, student_path, url)
+                path, train = train_condition(args, s, cond, w, seed_teacher, student_path, url)
             except IdsightError as e:  # e.g. no reads stored: nothing to train on
                 log(f"  {cond} seed {s}: not trained: {e}")
                 runs[cond].append({"seed": s, "error": str(e)})

@@ -111,3 +111,15 @@ def test_condition_config_replays_the_same_data_in_every_condition(bench):
         bench.parse_args([]), 0, (0.3, 1.0), Path("t"), Path("s"), "sqlite:///r.db"
     )  # no replay unless asked for
     assert plain.synthetic == 0 and plain.synthetic_lines == 0
+
+
+def test_teacher_from_reviews_trains_the_teacher_on_labels_alone(bench):
+    args = bench.parse_args(["--teacher-from-reviews", "--epochs", "2"])
+    assert args.teacher_from_reviews and not bench.parse_args([]).teacher_from_reviews
+    cfg = bench.condition_config(
+        args, 0, (0.0, 1.0), Path("t.safetensors"), Path("s.safetensors"), "sqlite:///r.db", "teacher"
+    )
+    assert cfg.trainee == "teacher" and (cfg.distill_weight, cfg.label_weight) == (0.0, 1.0)
+    assert cfg.teacher == "t.safetensors" and cfg.reviews == "sqlite:///r.db"
+    student = bench.condition_config(args, 0, (0.3, 1.0), Path("t2"), Path("s"), "sqlite:///r.db")
+    assert student.trainee == "student"  # the default for the conditions
