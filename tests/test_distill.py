@@ -944,6 +944,7 @@ def test_distill_argv_rebuilds_the_config_through_the_cli_loader() -> None:
 @example(text="[kr-rrc]")
 @example(text="")
 @example(text=" ")
+@example(text="\xa0")  # blank to str.strip, not to YAML
 def test_recorded_strings_read_back_as_themselves(text: str) -> None:
     cfg = DistillConfig(reviews=text)
     assert load_distill_config(None, sets_of(distill_argv(cfg, "o"))).reviews == text

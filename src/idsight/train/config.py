@@ -210,7 +210,7 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _yaml_value(v: Any) -> str:
     """``v`` written so that :func:`apply_override` reads it back as ``v``."""
-    if isinstance(v, str) and v:
+    if isinstance(v, str) and v.strip():  # (apply_override reads a blank value as null)
         try:
             if yaml.load(v, Loader=_Loader) == v:
                 return v
