@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from idsight import hub
-from idsight.artifact import sha256_file
 from idsight.data.charset import check_text
 from idsight.errors import BadConfigError
 from idsight.train.config import (
@@ -382,7 +381,7 @@ def distill(
     from idsight.tasks.distill import Distillation
     from idsight.train.config import ComponentConfig, DataConfig, TrainConfig
     from idsight.train.engine import fit
-    from idsight.train.recipes import best_weights, provenance
+    from idsight.train.recipes import best_weights, parent_record, provenance
 
     out = Path(out)
     work = Path(work_dir) if work_dir else out.with_name(out.stem + ".work")
@@ -465,14 +464,8 @@ def distill(
     meta: dict[str, Any] = {
         **{k: base_meta[k] for k in ("task", "role", "charset", "preprocessing") if k in base_meta},
         "config": {"distill": cfg.model_dump(mode="json"), "parent_config": base_meta.get("config")},
-        "parent": {
-            "name": base_path.stem,
-            "sha256": sha256_file(base_path),
-            "relation": "fine-tuned from",
-            "provenance": base_meta.get("provenance"),  # how the parent was made
-            "parent": base_meta.get("parent"),  # and its own parent: the whole chain back to a recipe
-        },
-        "teacher": {"name": t_path.stem, "sha256": sha256_file(t_path)},
+        "parent": parent_record(base_path, "fine-tuned from", base_meta),
+        "teacher": parent_record(t_path),
         "data": data,
         "provenance": provenance(argv),
         "metrics": {

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from idsight.artifact import sha256_file
 from idsight.errors import BadConfigError
 from idsight.templates import TEMPLATE_NAMES
 
@@ -50,7 +49,7 @@ def prune_student(cfg: PruneConfig, out: str | Path, *, argv: list[str] | None =
     from idsight.models.prune import prune_crnn
     from idsight.models.recognizer import CRNN
     from idsight.train.distill import _reader, check_compatible
-    from idsight.train.recipes import provenance
+    from idsight.train.recipes import parent_record, provenance
 
     out = Path(out)
     teacher, t_meta, t_path = _reader(cfg.teacher)
@@ -67,18 +66,10 @@ def prune_student(cfg: PruneConfig, out: str | Path, *, argv: list[str] | None =
     meta: dict[str, Any] = {
         **{k: s_meta[k] for k in ("task", "role", "charset", "preprocessing") if k in s_meta},
         "config": {"prune": cfg.model_dump(mode="json"), "parent_config": s_meta.get("config")},
-        "parent": {
-            "name": s_path.stem,
-            "sha256": sha256_file(s_path),
-            "relation": "localiser, classifier and detector from",
-            "provenance": s_meta.get("provenance"),
-            "parent": s_meta.get("parent"),
-        },
-        "teacher": {
-            "name": t_path.stem,
-            "sha256": sha256_file(t_path),
-            "relation": f"recogniser pruned from ({cfg.hidden} units, {cfg.width} channels)",
-        },
+        "parent": parent_record(s_path, "localiser, classifier and detector from", s_meta),
+        "teacher": parent_record(
+            t_path, f"recogniser pruned from ({cfg.hidden} units, {cfg.width} channels)"
+        ),
         "provenance": provenance(argv),
     }
     student.to_artifact(out, meta, dtype=s_meta.get("storage_dtype", "float16"))

@@ -150,10 +150,23 @@ def _parent(recipe: ReaderRecipe, teacher: Any) -> dict[str, Any] | None:
     if teacher is None or recipe.teacher is None:
         return None
     from idsight import hub
+
+    return parent_record(hub.resolve(recipe.teacher), "distilled from")
+
+
+def parent_record(
+    path: Path, relation: str | None = None, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An artifact's record of a model it came from: name, sha256, how (``relation``) and, given that
+    model's ``meta``, how it was made and its own parent (the whole chain back to a recipe)."""
     from idsight.artifact import sha256_file
 
-    path = hub.resolve(recipe.teacher)
-    return {"name": path.stem, "sha256": sha256_file(path), "relation": "distilled from"}
+    rec: dict[str, Any] = {"name": path.stem, "sha256": sha256_file(path)}
+    if relation is not None:
+        rec["relation"] = relation
+    if meta is not None:
+        rec.update(provenance=meta.get("provenance"), parent=meta.get("parent"))
+    return rec
 
 
 def git_commit() -> str | None:
