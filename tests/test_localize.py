@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idsight.data.io import shrink
 from idsight.ocr.localize import (
+    CardView,
     ContourLocalizer,
     Localization,
     _fit_sides,
@@ -77,3 +79,34 @@ def test_homography_maps_corners_to_the_card_frame(dx: float, dy: float) -> None
     p = p[:, :2] / p[:, 2:]
     w, h = CARD_SIZE
     assert np.allclose(p, [[0, 0], [w, 0], [w, h], [0, h]], atol=1e-3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(0, CARD_SIZE[0] - 2),
+    st.integers(0, CARD_SIZE[1] - 2),
+    st.integers(1, 400),
+    st.integers(1, 80),
+)
+def test_card_view_region_is_the_rectified_card_sliced(x0: int, y0: int, w: int, h: int) -> None:
+    img = _scene(np.random.default_rng(1))
+    loc = Localization(TRUE, 1.0, "given")
+    x1, y1 = min(CARD_SIZE[0], x0 + w), min(CARD_SIZE[1], y0 + h)
+    full = rectify(img, loc)
+    got = CardView(img, loc).region(x0, y0, x1, y1)
+    assert got.shape == full[y0:y1, x0:x1].shape
+    # the same warp restricted to a window: equal up to OpenCV's fixed-point rounding
+    assert np.abs(got.astype(int) - full[y0:y1, x0:x1].astype(int)).max() <= 1
+
+
+def test_card_view_overview_matches_the_full_card_shrunk() -> None:
+    img = _scene(np.random.default_rng(2))
+    loc = Localization(TRUE, 1.0, "given")
+    view = CardView(img, loc)
+    small = view.overview((512, 320))
+    assert small.shape == (320, 512, 3)
+    assert view.overview((512, 320)) is small  # warped once per size
+    a = shrink(small, (256, 160)).astype(float)
+    b = shrink(rectify(img, loc), (256, 160)).astype(float)
+    assert np.abs(a - b).mean() < 2.0
+    assert view.overview((5000, 5000)).shape == (CARD_SIZE[1], CARD_SIZE[0], 3)  # never above full size

@@ -280,3 +280,18 @@ def test_registry_duplicate_and_names() -> None:
         MODELS.names()
     )
     assert {"ctc_recognition", "line_detection", "template_classification"} <= set(TASKS.names())
+
+
+def test_ctc_decode_probs_is_ctc_greedy_on_softmaxed_logits() -> None:
+    from idsight.models.postprocess import ctc_decode_probs
+
+    g = torch.Generator().manual_seed(0)
+    charset = "abcdef"
+    logits = torch.randn(40, len(charset) + 1, generator=g) * 4
+    a = ctc_greedy(logits, charset)
+    b = ctc_decode_probs(logits.softmax(-1).numpy(), charset)
+    assert a[0] == b[0] and a[0] != ""
+    assert a[1] == pytest.approx(b[1])
+    assert [(c.char, c.x0, c.x1) for c in a[2]] == [(c.char, c.x0, c.x1) for c in b[2]]
+    with pytest.raises(ValueError, match="probabilities"):
+        ctc_decode_probs(logits.softmax(-1).numpy()[:, :3], charset)

@@ -53,10 +53,26 @@ def ctc_greedy(
         logits = logits[: max(int(length), 0)]
     if logits.shape[0] == 0:
         return "", 0.0, []
+    probs = logits.detach().float().cpu().softmax(-1).numpy()
+    return ctc_decode_probs(probs, charset, topk=topk, stride=stride, reduce=reduce, expand=expand)
+
+
+def ctc_decode_probs(
+    probs: np.ndarray,
+    charset: str,
+    *,
+    topk: int = 3,
+    stride: float = 4.0,
+    reduce: str = "min",
+    expand: bool = False,
+) -> tuple[str, float, list[CharRead]]:
+    """:func:`ctc_greedy` on ``(T, C)`` probabilities already softmaxed (a reader softmaxes a whole
+    batch of lines in one call, then decodes each line's unpadded timesteps with this)."""
+    if probs.ndim != 2 or probs.shape[1] != len(charset) + 1:
+        raise ValueError(f"expected (T, {len(charset) + 1}) probabilities, got shape {probs.shape}")
+    if probs.shape[0] == 0:
+        return "", 0.0, []
     # numpy from here: a line is short, and per-call overhead, not arithmetic, is what costs
-    lg = logits.detach().float().cpu().numpy()
-    probs = np.exp(lg - lg.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
     best = probs.argmax(axis=-1)
     k = max(1, min(topk, probs.shape[1]))
 

@@ -118,9 +118,42 @@ class ContourLocalizer:
 
 def rectify(image: np.ndarray, loc: Localization) -> np.ndarray:
     """Warp the card onto the canonical frame (CARD_SIZE)."""
-    return cv2.warpPerspective(
-        image, loc.homography(), CARD_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
-    )
+    return _warp(image, loc.homography(), CARD_SIZE)
+
+
+def _warp(image: np.ndarray, h: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # (OpenCV's warps treat INTER_AREA as bilinear; the flag is kept so every warp here is the same)
+    return cv2.warpPerspective(image, h, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+class CardView:
+    """The rectified card without building it whole: what the reader needs is warped on demand.
+
+    ``overview(size)`` is the card warped straight to a small size (for the networks that look at the
+    whole card), and ``region(x0, y0, x1, y1)`` a full-resolution piece of the canonical frame, pixel
+    for pixel what slicing :func:`rectify`'s output would give. A read then warps about a third of
+    the pixels a full-resolution card has.
+    """
+
+    def __init__(self, image: np.ndarray, loc: Localization) -> None:
+        self.image = image
+        self.loc = loc
+        self.h = loc.homography()
+        self.size = CARD_SIZE
+        self._overviews: dict[tuple[int, int], np.ndarray] = {}
+
+    def overview(self, size: tuple[int, int]) -> np.ndarray:
+        """The whole card at ``size`` (W, H), no larger than the canonical frame."""
+        w, h = min(size[0], CARD_SIZE[0]), min(size[1], CARD_SIZE[1])
+        if (w, h) not in self._overviews:
+            scale = np.diag([w / CARD_SIZE[0], h / CARD_SIZE[1], 1.0])
+            self._overviews[(w, h)] = _warp(self.image, scale @ self.h, (w, h))
+        return self._overviews[(w, h)]
+
+    def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of the full-resolution rectified card."""
+        shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
+        return _warp(self.image, shift @ self.h, (max(1, x1 - x0), max(1, y1 - y0)))
 
 
 def _fit_quad(contour: np.ndarray) -> np.ndarray:

@@ -17,10 +17,10 @@ from idsight import hub
 from idsight.data.charset import CHARSET
 from idsight.data.io import load_image, shrink
 from idsight.errors import BadModelError, NoCardError
-from idsight.models.postprocess import ctc_greedy, maps_to_boxes
+from idsight.models.postprocess import ctc_decode_probs, maps_to_boxes
 from idsight.models.reader import ReaderModel
 from idsight.ocr.cleanup import CLEANUPS
-from idsight.ocr.localize import Localization, rectify
+from idsight.ocr.localize import CardView, Localization
 from idsight.ocr.runtime import TimedNetworks  # (also registers the runtimes)
 from idsight.ocr.types import CleanupResult, LineRead
 from idsight.registry import LOCALIZERS, RUNTIMES
@@ -75,14 +75,20 @@ def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[
 
     Returns the crop and the (x offset, x scale) that map crop x back to card x.
     """
+    cx0, cy0, cx1, cy1 = line_window(box, pre, (card.shape[1], card.shape[0]))
+    out = fit_height(card[cy0:cy1, cx0:cx1], pre)
+    return out, float(cx0), (cx1 - cx0) / out.shape[1]
+
+
+def line_window(box: list[float], pre: dict[str, Any], frame: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The padded window ``(x0, y0, x1, y1)`` a line box is cut from, inside a ``frame`` (W, H)."""
     x0, y0, x1, y1 = box
     bh = max(4.0, y1 - y0)
     px, py = pre["crop_pad"][0] * bh, pre["crop_pad"][1] * bh
-    H, W = card.shape[:2]
-    cx0, cy0 = max(0, int(x0 - px)), max(0, int(y0 - py))
-    cx1, cy1 = min(W, int(np.ceil(x1 + px))), min(H, int(np.ceil(y1 + py)))
-    out = fit_height(card[cy0:cy1, cx0:cx1], pre)
-    return out, float(cx0), (cx1 - cx0) / out.shape[1]
+    W, H = frame
+    cx0, cy0 = min(W - 1, max(0, int(x0 - px))), min(H - 1, max(0, int(y0 - py)))
+    cx1, cy1 = min(W, max(cx0 + 1, int(np.ceil(x1 + px)))), min(H, max(cy0 + 1, int(np.ceil(y1 + py))))
+    return cx0, cy0, cx1, cy1
 
 
 def fit_height(crop: np.ndarray, pre: dict[str, Any]) -> np.ndarray:
@@ -202,17 +208,17 @@ class CardReader:
     # -- stages -------------------------------------------------------------------------
     def _localize(
         self, image: np.ndarray, forced: str | None
-    ) -> tuple[Localization | None, np.ndarray | None, torch.Tensor | None, float]:
+    ) -> tuple[Localization | None, CardView | None, torch.Tensor | None, float]:
         """The localiser's quadrilateral, or, when the classifier doubts that it holds a card, the
         most card-like of the localiser's alternatives. Returns (loc, card, class probs, classifier ms)."""
         loc = self.localizer(image)
-        card = None if loc is None else rectify(image, loc)
+        card = None if loc is None else CardView(image, loc)
         t0 = time.perf_counter()
         probs = None if card is None else self._class_probs(card)
         cls_ms = (time.perf_counter() - t0) * 1e3
         if probs is None or _card_prob(probs, forced) < self.retry_below:
             for alt in getattr(self.localizer, "alternatives", lambda _: [])(image):
-                alt_card = rectify(image, alt)
+                alt_card = CardView(image, alt)
                 t0 = time.perf_counter()
                 alt_probs = self._class_probs(alt_card)
                 cls_ms += (time.perf_counter() - t0) * 1e3
@@ -220,9 +226,16 @@ class CardReader:
                     loc, card, probs = alt, alt_card, alt_probs
         return loc, card, probs, cls_ms
 
-    def _class_probs(self, card: np.ndarray) -> torch.Tensor:
+    def _overview(self, card: CardView, size: tuple[int, int]) -> np.ndarray:
+        """The card at a network's input ``size``: a warp to twice the largest input (a view shared
+        by the classifier and detector), then :func:`shrink`, as training does from the full card."""
+        sizes = (self.pre["classifier_size"], self.pre["detector_size"])
+        big = (2 * max(s[0] for s in sizes), 2 * max(s[1] for s in sizes))
+        return shrink(card.overview(big), size)
+
+    def _class_probs(self, card: CardView) -> torch.Tensor:
         size = tuple(self.pre["classifier_size"])
-        x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
+        x = to_tensor(self._overview(card, size), self.pre["mean"], self.pre["std"])
         return self.nets.classifier(x[None])["logits"].softmax(-1)[0]
 
     def _pick_template(self, probs: torch.Tensor, forced: str | None, name: str) -> tuple[str, float]:
@@ -236,15 +249,15 @@ class CardReader:
             )
         return CLASSES[k], float(probs[k])
 
-    def _detect(self, card: np.ndarray, template: str) -> dict[str, tuple[list[float], float]]:
+    def _detect(self, card: CardView, template: str) -> dict[str, tuple[list[float], float]]:
         tpl = get_template(template)
         size = tuple(self.pre["detector_size"])
-        x = to_tensor(shrink(card, size), self.pre["mean"], self.pre["std"])
-        maps = self.nets.detector(x[None])["maps"].sigmoid()[0]
+        x = to_tensor(self._overview(card, size), self.pre["mean"], self.pre["std"])
         idx = [LINE_KEYS.index(f"{template}/{k}") for k in tpl.line_keys]
+        maps = self.nets.detector(x[None])["maps"][0, idx].sigmoid()  # this template's lines only
         sx = CARD_SIZE[0] / maps.shape[-1]
         sy = CARD_SIZE[1] / maps.shape[-2]
-        found = maps_to_boxes(maps[idx], list(tpl.line_keys), scale=(sx, sy))
+        found = maps_to_boxes(maps, list(tpl.line_keys), scale=(sx, sy))
         boxes: dict[str, tuple[list[float], float]] = {}
         optional = {k for f in tpl.fields for k in f.optional_lines}
         for k in tpl.line_keys:
@@ -255,28 +268,31 @@ class CardReader:
         return boxes
 
     def _recognize(
-        self, card: np.ndarray, boxes: dict[str, tuple[list[float], float]], loc: Localization
+        self, card: CardView, boxes: dict[str, tuple[list[float], float]], loc: Localization
     ) -> dict[str, LineRead]:
         if not boxes:
             return {}
         keys = list(boxes)
         crops, maps, raw = [], [], []
         for k in keys:
-            crop, off, sc = crop_line(card, boxes[k][0], self.pre)
+            x0, y0, x1, y1 = line_window(boxes[k][0], self.pre, card.size)
+            crop = fit_height(card.region(x0, y0, x1, y1), self.pre)
+            off, sc = float(x0), (x1 - x0) / crop.shape[1]
             raw.append(crop)
             crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
             maps.append((off, sc, crop.shape[1]))
-        logits_of: dict[int, torch.Tensor] = {}
+        probs_of: dict[int, np.ndarray] = {}
         for group in width_buckets([c.shape[-1] for c in crops]):
             lg = self.nets.recognizer(pad_batch([crops[j] for j in group]))["logits"]
-            logits_of.update({j: lg[n] for n, j in enumerate(group)})
+            probs = lg.float().softmax(-1).numpy()  # one softmax for the group
+            probs_of.update({j: probs[n] for n, j in enumerate(group)})
         stride = self.pre["recognizer_stride"]
         inv = np.linalg.inv(loc.homography())
         out: dict[str, LineRead] = {}
         for i, k in enumerate(keys):
             off, sc, w = maps[i]
             T = w // stride
-            text, conf, chars = ctc_greedy(logits_of[i][:T], self.charset, stride=float(stride))
+            text, conf, chars = ctc_decode_probs(probs_of[i][:T], self.charset, stride=float(stride))
             box = boxes[k][0]
             ymid = (box[1] + box[3]) / 2
             if chars:  # crop pixels -> card frame -> image pixels, all spans of the line at once
