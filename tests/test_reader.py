@@ -171,3 +171,33 @@ def test_forced_template_and_inspect(tmp_path: Path, cards: dict) -> None:
     assert stages["template"] == "kr-rrc" and len(stages["corners"]) == 4
     assert all("chars" in line for line in stages["lines"].values())
     assert np.asarray(Image.open(tmp_path / "i" / f"{path.stem}.rectified.png")).shape[:2] == (540, 856)
+
+
+@pytest.mark.parametrize("name", ["idsight-reader-student", "idsight-reader-teacher"])
+def test_torch_runtime_folds_batchnorm_into_a_copy(name: str) -> None:
+    """The PyTorch runtime computes what the loaded networks compute, with no BatchNorm left, and
+    leaves the loaded model as it was."""
+    import torch
+
+    from idsight import hub
+    from idsight.models.reader import PARTS, ReaderModel
+    from idsight.ocr.runtime import torch_runtime
+
+    model, _ = ReaderModel.from_artifact(hub.resolve(name))
+    fast = torch_runtime(model=model)
+    is_bn = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    g = torch.Generator().manual_seed(0)
+    inputs = {
+        "localizer": torch.randn(1, 3, 160, 256, generator=g),
+        "classifier": torch.randn(1, 3, 96, 152, generator=g),
+        "detector": torch.randn(1, 3, 160, 256, generator=g),
+        "recognizer": torch.randn(2, 3, 32, 200, generator=g),
+    }
+    with torch.inference_mode():
+        for part in PARTS:
+            orig, folded = getattr(model, part), getattr(fast, part)
+            assert any(isinstance(m, is_bn) for m in orig.modules()), part
+            assert not any(isinstance(m, is_bn) for m in folded.modules()), part
+            (a,), (b,) = orig(inputs[part]).values(), folded(inputs[part]).values()
+            assert a.shape == b.shape
+            assert torch.allclose(a, b, atol=1e-3, rtol=1e-4), (part, float((a - b).abs().max()))
