@@ -131,8 +131,7 @@ class CardView:
 
     ``overview(size)`` is the card warped straight to a small size (for the networks that look at the
     whole card), and ``region(x0, y0, x1, y1)`` a full-resolution piece of the canonical frame, pixel
-    for pixel what slicing :func:`rectify`'s output would give. A read then warps about a third of
-    the pixels a full-resolution card has.
+    for pixel what slicing :func:`rectify`'s output would give (up to OpenCV's fixed-point rounding).
     """
 
     def __init__(self, image: np.ndarray, loc: Localization) -> None:
