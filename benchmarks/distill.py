@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: weight of per-timestep KL inside D (default DistillConfig's; 0 = sequence-level alone)",
     )
     ap.add_argument(
+        "--kl-on-every-line",
+        action="store_true",
+        help="shifted: keep the per-timestep KL on reviewed lines the teacher misreads "
+        "(DistillConfig trust_reviews false; the behaviour before session 9)",
+    )
+    ap.add_argument(
         "--synthetic",
         type=count,
         default=0,
@@ -465,6 +471,8 @@ def condition_config(
         update["sequence_weight"] = args.sequence_weight
     if args.kl_weight is not None:
         update["kl_weight"] = args.kl_weight
+    if args.kl_on_every_line:
+        update["trust_reviews"] = False
     if args.synthetic:
         update["synthetic"] = args.synthetic
     if args.synthetic_lines:

@@ -33,7 +33,7 @@ from idsight.review.simulate import simulate_reviews, truth_by_image
 from idsight.review.store import ReviewStore
 from idsight.tasks.distill import Distillation, check_same_classes, load_teacher_part
 from idsight.tasks.losses import kd_kl
-from idsight.tasks.recognition import CTCRecognition, greedy_targets
+from idsight.tasks.recognition import CTCRecognition, greedy_targets, teacher_reads
 from idsight.train.distill import (
     DistillConfig,
     check_compatible,
@@ -963,3 +963,39 @@ def test_a_partly_given_section_keeps_the_distill_defaults_of_the_rest(tmp_path:
     cfg = load_distill_config(f)
     assert cfg.optim == default.optim.model_copy(update={"warmup": 0})
     assert cfg.trainer == default.trainer.model_copy(update={"gradient_clip_val": None})
+
+
+def test_trust_labels_leaves_kl_out_on_labelled_lines_the_teacher_misreads() -> None:
+    student, teacher = recognizers()
+    student.eval()
+    teacher.eval()  # as the task holds it
+    batch = line_batch([True, True, False, True])
+    with torch.no_grad():
+        s_logits, t_logits = student(batch["image"])["logits"], teacher(batch["image"])["logits"]
+    # line 0 is labelled with exactly what the teacher reads; lines 1 and 3 with something else
+    read, n = greedy_targets(t_logits, torch.full((4,), t_logits.shape[1]))
+    first = read[: int(n[0])]
+    assert len(first) > 0
+    targets = torch.cat([first, batch["targets"][3:]])
+    batch = dict(batch, targets=targets, target_lengths=torch.cat([n[:1], batch["target_lengths"][1:]]))
+    assert teacher_reads(
+        t_logits, torch.full((4,), t_logits.shape[1]), targets, batch["target_lengths"]
+    ).tolist() == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    trusting = Distillation(part="recognizer", base=CTC, teacher=teacher, trust_labels=True)
+    out = trusting(student, batch)
+    # the KL covers line 0 (read right) and line 2 (nobody's label): not lines 1 and 3
+    kd = kd_kl(s_logits[[0, 2]], t_logits[[0, 2]], temperature=2.0)
+    assert float(out["distill"]) == pytest.approx(float(kd), rel=1e-5)
+    assert float(out["kd_skipped"]) == pytest.approx(0.5)
+    plain = Distillation(part="recognizer", base=CTC, teacher=teacher)(student, batch)
+    assert float(plain["distill"]) == pytest.approx(
+        float(kd_kl(s_logits, t_logits, temperature=2.0)), rel=1e-5
+    )
+    assert float(out["label"]) == pytest.approx(float(plain["label"]), rel=1e-6)
+    with pytest.raises(BadConfigError, match="recognizer"):
+        Distillation(part="detector", base={"name": "line_detection"}, teacher=Boom(), trust_labels=True)

@@ -93,6 +93,7 @@ class Distillation(nn.Module):
         temperature: float = 2.0,
         sequence_weight: float = 0.0,
         kl_weight: float = 1.0,
+        trust_labels: bool = False,
     ) -> None:
         super().__init__()
         if trainee not in ("student", "teacher", "joint"):
@@ -116,6 +117,12 @@ class Distillation(nn.Module):
             if part != "recognizer":
                 raise BadConfigError("kl_weight (per-timestep KL inside D) is for the recognizer")
             kd["kd_kl_weight"] = float(kl_weight)
+        if trust_labels:
+            if part != "recognizer":
+                raise BadConfigError(
+                    "trust_labels (no KL on lines the teacher misreads) is for the recognizer"
+                )
+            kd["kd_trust_labels"] = True
         kwargs = dict(base.get("kwargs") or {})
         self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})
         self.label_task = TASKS.build(base["name"], **kwargs)  # the teacher's own loss (joint/teacher)

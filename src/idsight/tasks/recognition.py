@@ -27,6 +27,10 @@ class CTCRecognition:
     teacher's own greedy transcription, on the rows without a label (a person's reading overrides the
     teacher's). Per-timestep KL alone lets a small student put its character spikes where the
     teacher's mass is split over two frames, where blank then wins: characters drop out.
+
+    With ``kd_trust_labels``, the KL also leaves out each labelled line whose teacher transcription
+    differs from its label: where a person (or the generator) says the teacher is wrong, the student
+    learns the label alone, not the teacher's mistake as well.
     """
 
     part = "recognizer"
@@ -41,6 +45,7 @@ class CTCRecognition:
         kd_temperature: float = 2.0,
         kd_sequence_weight: float = 0.0,
         kd_kl_weight: float = 1.0,
+        kd_trust_labels: bool = False,
     ) -> None:
         self.blank = blank
         self.zero_infinity = zero_infinity
@@ -49,6 +54,7 @@ class CTCRecognition:
         self.kd_temperature = kd_temperature
         self.kd_sequence_weight = kd_sequence_weight
         self.kd_kl_weight = kd_kl_weight
+        self.kd_trust_labels = kd_trust_labels
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         """One batch, or ``{"chunks": [batch, ...]}``: width buckets padded separately, so short
@@ -75,7 +81,12 @@ class CTCRecognition:
         loss = self.ctc_weight * ctc
         teacher = batch.get("teacher_logits")
         if self.kd_weight > 0 and teacher is not None:
-            mask = (torch.arange(t)[None, :] < il[:, None]).to(logits.device)
+            mask = torch.arange(t)[None, :] < il[:, None]
+            if self.kd_trust_labels:
+                wrong = labelled & ~teacher_reads(teacher, il, targets, tl, blank=self.blank)
+                mask &= ~wrong[:, None]
+                out["kd_skipped"] = wrong.float().mean()
+            mask = mask.to(logits.device)
             teacher = teacher.to(logits.device)
             out["kd_kl"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
             kd = self.kd_kl_weight * out["kd_kl"]
@@ -109,6 +120,17 @@ class CTCRecognition:
             zero_infinity=self.zero_infinity,
         )
         return (per_line / tl.clamp_min(1).to(per_line.device))[rows.to(per_line.device)].mean()
+
+
+def teacher_reads(teacher: Tensor, il: Tensor, targets: Tensor, tl: Tensor, *, blank: int = 0) -> Tensor:
+    """(B,) bool: whether the teacher's greedy transcription of each line equals its target
+    (``targets`` concatenated, ``tl`` the per-line lengths, as ``F.ctc_loss`` takes them)."""
+    got, lengths = greedy_targets(teacher, il, blank=blank)
+    got_rows = torch.split(got, lengths.tolist())
+    want_rows = torch.split(targets.detach().cpu()[: int(tl.sum())], tl.tolist())
+    return torch.tensor(
+        [torch.equal(a, b) for a, b in zip(got_rows, want_rows, strict=True)], dtype=torch.bool
+    )
 
 
 def greedy_targets(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> tuple[Tensor, Tensor]:

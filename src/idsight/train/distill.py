@@ -111,6 +111,12 @@ class DistillConfig(BaseModel):
         description="weight of the per-timestep KL (at temperature) inside D (0: sequence-level alone, "
         "which does not tie the student to the teacher's frame alignment)",
     )
+    trust_reviews: bool = Field(
+        default=True,
+        description="leave the per-timestep KL out on a labelled line (reviewed, or generated) whose "
+        "teacher transcription is not its label: the student learns the person's reading there, not "
+        "the teacher's mistake (false: KL on every line)",
+    )
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     augment: bool = True
     batch_size: int = Field(default=32, ge=1)
@@ -426,6 +432,7 @@ def distill(
         temperature=cfg.temperature,
         sequence_weight=cfg.sequence_weight,
         kl_weight=cfg.kl_weight,
+        trust_labels=cfg.trust_reviews and cfg.part == "recognizer",
     )
     lines_dir = str(work / "data" / "lines")
     common = {"dir": lines_dir, "val_fraction": cfg.val_fraction, "seed": cfg.seed}
