@@ -8,6 +8,7 @@ Both runtimes give the reader the same thing: an object with ``localizer``, ``cl
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from torch import Tensor
 from idsight.models.reader import PARTS, ReaderModel
 from idsight.registry import RUNTIMES
 
+ONEDNN_CACHE = 16384
+
 
 @RUNTIMES.register("torch")
 def torch_runtime(*, model: ReaderModel, threads: int | None = None) -> ReaderModel:
@@ -25,6 +28,11 @@ def torch_runtime(*, model: ReaderModel, threads: int | None = None) -> ReaderMo
     copy, traced with ``torch.fx``: the same function with half the kernels, which is what small
     networks on one thread pay for). A part that cannot be traced is used as it is.
     ``threads`` is left to ``torch.set_num_threads``."""
+    # Line crops come in many widths, and oneDNN builds a kernel per input shape and layer. Its
+    # default cache (1,024 kernels) then thrashes and the recogniser runs about half as fast. The
+    # setting is read when oneDNN first runs, so it takes effect only in a process that has not run a
+    # convolution yet (a reader loaded at start-up); an explicit setting is left as it is.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE))
     model = model.eval()
     parts = {p: _folded(getattr(model, p)) for p in PARTS}
     return ReaderModel(**parts, arch=model.arch).eval()
