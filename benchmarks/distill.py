@@ -116,6 +116,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: weight of per-timestep KL inside D (default DistillConfig's; 0 = sequence-level alone)",
     )
     ap.add_argument(
+        "--conditions",
+        default="distill_only,reviews_only,both",
+        help="shifted: the conditions to train (comma list); the goal is judged only when all three ran",
+    )
+    ap.add_argument(
         "--kl-on-every-line",
         action="store_true",
         help="shifted: keep the per-timestep KL on reviewed lines the teacher misreads "
@@ -156,7 +161,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shifted: 'distill_weight,label_weight' of the 'both' condition (default: 0.3,1.0)",
     )
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    trained = {c for c, w in CONDITIONS.items() if w is not None}
+    if unknown := sorted(set(args.conditions.split(",")) - trained):
+        ap.error(f"--conditions: unknown {', '.join(unknown)} (choose from {', '.join(sorted(trained))})")
+    return args
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -572,7 +581,7 @@ def shifted(args, templates: list[str], seeds: list[int]) -> dict[str, Any]:
             ev = evaluate_path(seed_teacher, eval_cards, "teacher_reviewed")
             reference.setdefault("teacher_reviewed", []).append({"seed": s, **_brief(ev), "train": train})
         for cond, w in CONDITIONS.items():
-            if w is None:
+            if w is None or cond not in args.conditions.split(","):
                 continue
             log(f"[shifted] seed {s}: {cond} (distill_weight {w[0]}, label_weight {w[1]})")
             try:

@@ -123,3 +123,9 @@ def test_teacher_from_reviews_trains_the_teacher_on_labels_alone(bench):
     assert cfg.teacher == "t.safetensors" and cfg.reviews == "sqlite:///r.db"
     student = bench.condition_config(args, 0, (0.3, 1.0), Path("t2"), Path("s"), "sqlite:///r.db")
     assert student.trainee == "student"  # the default for the conditions
+
+
+def test_conditions_option_names_only_trained_conditions(bench) -> None:
+    assert bench.parse_args(["--conditions", "both"]).conditions == "both"
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--conditions", "both,before"])
