@@ -70,13 +70,21 @@ def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Ten
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
-def crop_line(card: np.ndarray, box: list[float], pre: dict[str, Any]) -> tuple[np.ndarray, float, float]:
-    """Cut a line box (card frame) with padding, resized to the recogniser height.
+def crop_line(
+    card: np.ndarray | CardView, box: list[float], pre: dict[str, Any]
+) -> tuple[np.ndarray, float, float]:
+    """Cut a line box (card frame) with padding, resized to the recogniser height, from a rectified
+    card or a :class:`CardView` (which warps just that window).
 
     Returns the crop and the (x offset, x scale) that map crop x back to card x.
     """
-    cx0, cy0, cx1, cy1 = line_window(box, pre, (card.shape[1], card.shape[0]))
-    out = fit_height(card[cy0:cy1, cx0:cx1], pre)
+    if isinstance(card, CardView):
+        cx0, cy0, cx1, cy1 = line_window(box, pre, card.size)
+        piece = card.region(cx0, cy0, cx1, cy1)
+    else:
+        cx0, cy0, cx1, cy1 = line_window(box, pre, (card.shape[1], card.shape[0]))
+        piece = card[cy0:cy1, cx0:cx1]
+    out = fit_height(piece, pre)
     return out, float(cx0), (cx1 - cx0) / out.shape[1]
 
 
@@ -275,9 +283,7 @@ class CardReader:
         keys = list(boxes)
         crops, maps, raw = [], [], []
         for k in keys:
-            x0, y0, x1, y1 = line_window(boxes[k][0], self.pre, card.size)
-            crop = fit_height(card.region(x0, y0, x1, y1), self.pre)
-            off, sc = float(x0), (x1 - x0) / crop.shape[1]
+            crop, off, sc = crop_line(card, boxes[k][0], self.pre)
             raw.append(crop)
             crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
             maps.append((off, sc, crop.shape[1]))
