@@ -136,7 +136,6 @@ class CardView:
 
     def __init__(self, image: np.ndarray, loc: Localization) -> None:
         self.image = image
-        self.loc = loc
         self.h = loc.homography()
         self.size = CARD_SIZE
         self._overviews: dict[tuple[int, int], np.ndarray] = {}
