@@ -978,9 +978,7 @@ def test_trust_labels_leaves_kl_out_on_labelled_lines_the_teacher_misreads() -> 
     assert len(first) > 0
     targets = torch.cat([first, batch["targets"][3:]])
     batch = dict(batch, targets=targets, target_lengths=torch.cat([n[:1], batch["target_lengths"][1:]]))
-    assert teacher_reads(
-        t_logits, torch.full((4,), t_logits.shape[1]), targets, batch["target_lengths"]
-    ).tolist() == [
+    assert teacher_reads((read, n), targets, batch["target_lengths"]).tolist() == [
         True,
         False,
         False,

@@ -82,8 +82,13 @@ class CTCRecognition:
         teacher = batch.get("teacher_logits")
         if self.kd_weight > 0 and teacher is not None:
             mask = torch.arange(t)[None, :] < il[:, None]
+            unread = ~labelled
+            read = None  # the teacher's greedy transcriptions, decoded once for both uses below
+            if self.kd_trust_labels or (self.kd_sequence_weight > 0 and bool(unread.any())):
+                read = greedy_targets(teacher, il, blank=self.blank)
             if self.kd_trust_labels:
-                wrong = labelled & ~teacher_reads(teacher, il, targets, tl, blank=self.blank)
+                assert read is not None
+                wrong = labelled & ~teacher_reads(read, targets, tl)
                 mask &= ~wrong[:, None]
                 out["kd_skipped"] = wrong.float().mean()
             mask = mask.to(logits.device)
@@ -91,18 +96,21 @@ class CTCRecognition:
             out["kd_kl"] = kd_kl(logits, teacher, temperature=self.kd_temperature, mask=mask)
             kd = self.kd_kl_weight * out["kd_kl"]
             if self.kd_sequence_weight > 0:
-                out["kd_seq"] = self._sequence_kd(log_probs, teacher, il, ~labelled)
+                out["kd_seq"] = self._sequence_kd(log_probs, read, il, unread)
                 kd = kd + self.kd_sequence_weight * out["kd_seq"]
             out["kd"] = kd
             loss = loss + self.kd_weight * kd
         out.update(loss=loss, preds=logits.detach().argmax(-1), logits=logits)
         return out
 
-    def _sequence_kd(self, log_probs: Tensor, teacher: Tensor, il: Tensor, rows: Tensor) -> Tensor:
+    def _sequence_kd(
+        self, log_probs: Tensor, read: tuple[Tensor, Tensor] | None, il: Tensor, rows: Tensor
+    ) -> Tensor:
         """CTC of the student (``log_probs`` (T,B,C)) against the teacher's greedy transcriptions."""
         if not bool(rows.any()):
             return log_probs.sum() * 0.0
-        targets, lengths = greedy_targets(teacher, il, blank=self.blank)
+        assert read is not None
+        targets, lengths = read
         return self._mean_ctc(log_probs, targets, il, lengths, rows)
 
     def _mean_ctc(self, log_probs: Tensor, targets: Tensor, il: Tensor, tl: Tensor, rows: Tensor) -> Tensor:
@@ -122,10 +130,11 @@ class CTCRecognition:
         return (per_line / tl.clamp_min(1).to(per_line.device))[rows.to(per_line.device)].mean()
 
 
-def teacher_reads(teacher: Tensor, il: Tensor, targets: Tensor, tl: Tensor, *, blank: int = 0) -> Tensor:
-    """(B,) bool: whether the teacher's greedy transcription of each line equals its target
-    (``targets`` concatenated, ``tl`` the per-line lengths, as ``F.ctc_loss`` takes them)."""
-    got, lengths = greedy_targets(teacher, il, blank=blank)
+def teacher_reads(read: tuple[Tensor, Tensor], targets: Tensor, tl: Tensor) -> Tensor:
+    """(B,) bool: whether the teacher's greedy transcription of each line (``read``, from
+    :func:`greedy_targets`) equals its target (``targets`` concatenated, ``tl`` the per-line lengths,
+    as ``F.ctc_loss`` takes them)."""
+    got, lengths = read
     got_rows = torch.split(got, lengths.tolist())
     want_rows = torch.split(targets.detach().cpu()[: int(tl.sum())], tl.tolist())
     return torch.tensor(
