@@ -640,8 +640,9 @@ def _environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
+        "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"),
     }
-    for pkg in ("idsight", "torch", "lightning", "opencv-python-headless", "numpy"):
+    for pkg in ("idsight", "torch", "lightning", "opencv-python-headless", "numpy", "onnxruntime"):
         with contextlib.suppress(PackageNotFoundError):
             env[pkg] = version(pkg)
     root = Path(__file__).resolve().parents[1]
@@ -701,6 +702,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from idsight.errors import IdsightError
+    from idsight.ocr.runtime import reading_process
+
+    if args.part == "teacher_vs_student":  # (a run that also trains keeps oneDNN's default cache)
+        reading_process()
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)

@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     from idsight.data.io import load_image
     from idsight.errors import IdsightError
     from idsight.ocr.predictor import CardReader
+    from idsight.ocr.runtime import reading_process
 
+    reading_process()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     templates = [t for t in args.templates.split(",") if t]

@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.idsight-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # torch's CUDA build and its libraries take about 6.5 GB installed, plus about 3 GB of
   # downloads while pip runs; pip's wheel cache would keep a third copy, so it is off.
@@ -34,6 +34,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   fi
   export PIP_NO_CACHE_DIR=1
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   echo "$want" > "$stamp"
 fi

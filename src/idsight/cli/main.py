@@ -58,8 +58,10 @@ def read(
 
     from idsight.data.io import load_image
     from idsight.ocr.predictor import CardReader
+    from idsight.ocr.runtime import reading_process
     from idsight.templates import get_template
 
+    reading_process()
     torch.set_num_threads(threads)
     if template is not None:
         get_template(template)

@@ -22,17 +22,25 @@ from idsight.registry import RUNTIMES
 ONEDNN_CACHE = 16384
 
 
+def reading_process() -> None:
+    """Size oneDNN's kernel cache for a process that reads cards and trains nothing (``idsight read``,
+    a server, the speed benchmarks). Call it before anything runs a convolution.
+
+    Line crops come in many widths, and oneDNN (PyTorch's CPU kernels) builds a kernel per input
+    shape and layer: its default cache of 1,024 then thrashes and the PyTorch reader runs about a
+    third slower. The setting is process-wide and is read once, when oneDNN first runs. A training
+    process must keep the default: with the large cache the demo's distillation epochs took 79 s
+    instead of 28 s. An explicit ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` is left as it is.
+    """
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE))
+
+
 @RUNTIMES.register("torch")
 def torch_runtime(*, model: ReaderModel, threads: int | None = None) -> ReaderModel:
     """The PyTorch modules in eval mode, each BatchNorm folded into the convolution before it (a
     copy, traced with ``torch.fx``: the same function with half the kernels, which is what small
     networks on one thread pay for). A part that cannot be traced is used as it is.
-    ``threads`` is left to ``torch.set_num_threads``."""
-    # Line crops come in many widths, and oneDNN builds a kernel per input shape and layer. Its
-    # default cache (1,024 kernels) then thrashes and the recogniser runs about half as fast. The
-    # setting is read when oneDNN first runs, so it takes effect only in a process that has not run a
-    # convolution yet (a reader loaded at start-up); an explicit setting is left as it is.
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE))
+    ``threads`` is left to ``torch.set_num_threads``; see :func:`reading_process` for oneDNN's cache."""
     model = model.eval()
     parts = {p: _folded(getattr(model, p)) for p in PARTS}
     return ReaderModel(**parts, arch=model.arch).eval()
