@@ -295,3 +295,40 @@ def test_ctc_decode_probs_is_ctc_greedy_on_softmaxed_logits() -> None:
     assert [(c.char, c.x0, c.x1) for c in a[2]] == [(c.char, c.x0, c.x1) for c in b[2]]
     with pytest.raises(ValueError, match="probabilities"):
         ctc_decode_probs(logits.softmax(-1).numpy()[:, :3], charset)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 30), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+    topk=st.integers(1, 4),
+    expand=st.booleans(),
+)
+def test_ctc_decode_lines_decodes_each_line_as_alone(
+    lengths: list[int], seed: int, topk: int, expand: bool
+) -> None:
+    """Decoding a card's lines laid end to end gives each line's own decoding: no run (and no
+    character) crosses from one line into the next, even where one ends and the next starts with
+    the same label, and empty or all-blank lines read as empty."""
+    import numpy as np
+
+    from idsight.models.postprocess import ctc_decode_lines, ctc_decode_probs
+
+    charset = "ab"
+    rng = np.random.default_rng(seed)
+    lines = []
+    for t in lengths:
+        logits = rng.normal(size=(t, 3)) + 6.0 * np.eye(3)[rng.integers(0, 3, size=t)]
+        if t and rng.random() < 0.3:
+            logits = np.round(logits)  # ties inside a run: the first peak wins
+        e = np.exp(logits - logits.max(-1, keepdims=True)) if t else np.zeros((0, 3))
+        lines.append((e / e.sum(-1, keepdims=True) if t else e).astype(np.float32))
+    together = ctc_decode_lines(lines, charset, topk=topk, expand=expand)
+    alone = [ctc_decode_probs(p, charset, topk=topk, expand=expand) for p in lines]
+    assert together == alone
+    for (text, _, chars), p in zip(together, lines, strict=True):
+        assert len(text) == len(chars) <= len(p)
+        assert all(0 <= c.x0 < c.x1 <= 4.0 * len(p) for c in chars)
+    # the same label ending one line and starting the next is two characters, one per line
+    a = np.array([[0.1, 0.8, 0.1]], np.float32)
+    assert [r[0] for r in ctc_decode_lines([a, a], charset)] == ["a", "a"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from skimage import data as skd
 from typer.testing import CliRunner
@@ -220,3 +222,21 @@ def test_loading_a_reader_leaves_onednn_cache_alone(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "2048")
     reading_process()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "2048"  # an explicit setting stays
+
+
+@settings(max_examples=40, deadline=None)
+@given(widths=st.lists(st.integers(1, 70), min_size=1, max_size=5), seed=st.integers(0, 2**16))
+def test_line_batch_is_pad_batch_of_to_tensor(widths: list[int], seed: int) -> None:
+    """The reader's one-pass batch of line crops holds exactly what normalising each crop and
+    right-padding them gives (the form the recogniser was trained on)."""
+    import torch
+
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING as PRE
+    from idsight.ocr.predictor import line_batch, pad_batch, to_tensor
+
+    rng = np.random.default_rng(seed)
+    crops = [rng.integers(0, 256, size=(32, w, 3), dtype=np.uint8) for w in widths]
+    want = pad_batch([to_tensor(c, PRE["mean"], PRE["std"]) for c in crops])
+    got = line_batch(crops, PRE["mean"], PRE["std"])
+    assert got.dtype == torch.float32 and got.shape == (len(widths), 3, 32, max(widths))
+    assert torch.equal(got, want)

@@ -68,47 +68,83 @@ def ctc_decode_probs(
 ) -> tuple[str, float, list[CharRead]]:
     """:func:`ctc_greedy` on ``(T, C)`` probabilities already softmaxed (a reader softmaxes a whole
     batch of lines in one call, then decodes each line's unpadded timesteps with this)."""
-    if probs.ndim != 2 or probs.shape[1] != len(charset) + 1:
-        raise ValueError(f"expected (T, {len(charset) + 1}) probabilities, got shape {probs.shape}")
-    if probs.shape[0] == 0:
-        return "", 0.0, []
-    # numpy from here: a line is short, and per-call overhead, not arithmetic, is what costs
+    return ctc_decode_lines([probs], charset, topk=topk, stride=stride, reduce=reduce, expand=expand)[0]
+
+
+def ctc_decode_lines(
+    lines: Sequence[np.ndarray],
+    charset: str,
+    *,
+    topk: int = 3,
+    stride: float = 4.0,
+    reduce: str = "min",
+    expand: bool = False,
+) -> list[tuple[str, float, list[CharRead]]]:
+    """:func:`ctc_decode_probs` of each ``(T_i, C)`` array in ``lines``: the same results, from one
+    pass over all lines' timesteps laid end to end (a card has about eight lines, and per-call
+    overhead, not arithmetic, is what decoding costs)."""
+    if reduce not in ("min", "mean"):
+        raise ValueError(f"reduce must be 'min' or 'mean', not {reduce!r}")
+    labels = ["", *charset]  # class 0 is the blank
+    for probs in lines:
+        if probs.ndim != 2 or probs.shape[1] != len(labels):
+            raise ValueError(f"expected (T, {len(labels)}) probabilities, got shape {probs.shape}")
+    lengths = np.array([len(p) for p in lines], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)]
+    if not len(lines) or offsets[-1] == 0:
+        return [("", 0.0, []) for _ in lines]
+    probs = np.concatenate(lines)
     best = probs.argmax(axis=-1)
-    k = max(1, min(topk, probs.shape[1]))
-
-    def label(i: int) -> str:
-        return charset[i - 1] if i else ""
-
-    # runs of one non-blank label, from t0s to t1s
-    new = np.r_[True, best[1:] != best[:-1]]
+    line_start = np.zeros(len(best), dtype=bool)
+    line_start[offsets[:-1][lengths > 0]] = True
+    # runs of one label (blank included), never across lines; a character is a non-blank run
+    new = np.r_[True, best[1:] != best[:-1]] | line_start
     t0s = np.flatnonzero(new & (best != 0))
-    if not len(t0s):
-        return "", 0.0, []
-    ends = np.flatnonzero(np.r_[new[1:], True])  # the last timestep of every run, blanks included
+    ends = np.flatnonzero(np.r_[new[1:], True])  # the last timestep of every run
     t1s = ends[np.searchsorted(ends, t0s)]
     p_best = probs[np.arange(len(best)), best]  # within a run: the run label's probability
-    peaks = np.array([t0 + int(p_best[t0 : t1 + 1].argmax()) for t0, t1 in zip(t0s, t1s, strict=True)])
+    # each run's peak: its first timestep where the run label's probability is highest
+    starts = np.flatnonzero(new)
+    run_of = np.cumsum(new) - 1
+    at_max = np.flatnonzero(p_best == np.maximum.reduceat(p_best, starts)[run_of])
+    first_max = at_max[np.r_[True, run_of[at_max][1:] != run_of[at_max][:-1]]]  # one per run
+    peaks = first_max[np.searchsorted(starts, t0s)]
+    # the top-k labels at every character's peak
+    k = max(1, min(topk, len(labels)))
     peak_probs = probs[peaks]
     top_i = np.argpartition(-peak_probs, k - 1, axis=1)[:, :k]
     top_p = np.take_along_axis(peak_probs, top_i, axis=1)
     order = np.argsort(-top_p, axis=1, kind="stable")
-    top_i, top_p = np.take_along_axis(top_i, order, 1), np.take_along_axis(top_p, order, 1)
-
-    spans = [[t0 * stride, (t1 + 1) * stride] for t0, t1 in zip(t0s.tolist(), t1s.tolist(), strict=True)]
-    if expand:
-        for i in range(len(spans) - 1):
-            mid = (spans[i][1] + spans[i + 1][0]) / 2.0
-            spans[i][1] = spans[i + 1][0] = mid
-
-    chars: list[CharRead] = []
-    for n, (c, (x0, x1)) in enumerate(zip(best[t0s].tolist(), spans, strict=True)):
-        alts = [(label(i), p) for p, i in zip(top_p[n].tolist(), top_i[n].tolist(), strict=True)]
-        chars.append(CharRead(char=label(c), prob=float(p_best[peaks[n]]), alternatives=alts, x0=x0, x1=x1))
-
-    text = "".join(ch.char for ch in chars)
-    ps = [ch.prob for ch in chars]
-    conf = min(ps) if reduce == "min" else sum(ps) / len(ps)
-    return text, float(conf), chars
+    all_i = np.take_along_axis(top_i, order, 1).tolist()
+    all_p = np.take_along_axis(top_p, order, 1).tolist()
+    cs, ps = best[t0s].tolist(), p_best[peaks].tolist()
+    bounds = np.searchsorted(t0s, offsets).tolist()  # each line's characters: bounds[i]:bounds[i+1]
+    x0s = ((t0s - np.repeat(offsets[:-1], np.diff(bounds))) * stride).tolist()
+    x1s = ((t1s + 1 - np.repeat(offsets[:-1], np.diff(bounds))) * stride).tolist()
+    out: list[tuple[str, float, list[CharRead]]] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if a == b:
+            out.append(("", 0.0, []))
+            continue
+        spans = [[x0s[n], x1s[n]] for n in range(a, b)]
+        if expand:
+            for i in range(len(spans) - 1):
+                mid = (spans[i][1] + spans[i + 1][0]) / 2.0
+                spans[i][1] = spans[i + 1][0] = mid
+        chars = [
+            CharRead(
+                char=labels[cs[n]],
+                prob=ps[n],
+                alternatives=[(labels[i], q) for q, i in zip(all_p[n], all_i[n], strict=True)],
+                x0=x0,
+                x1=x1,
+            )
+            for n, (x0, x1) in zip(range(a, b), spans, strict=True)
+        ]
+        line_ps = ps[a:b]
+        conf = min(line_ps) if reduce == "min" else sum(line_ps) / len(line_ps)
+        out.append(("".join(ch.char for ch in chars), float(conf), chars))
+    return out
 
 
 def _channels(keys: Sequence[int] | Sequence[str] | str, k: int) -> list[tuple[int, str]]:

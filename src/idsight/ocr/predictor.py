@@ -17,7 +17,7 @@ from idsight import hub
 from idsight.data.charset import CHARSET
 from idsight.data.io import load_image, shrink
 from idsight.errors import BadModelError, NoCardError
-from idsight.models.postprocess import ctc_decode_probs, maps_to_boxes
+from idsight.models.postprocess import ctc_decode_lines, maps_to_boxes
 from idsight.models.reader import ReaderModel
 from idsight.ocr.cleanup import CLEANUPS
 from idsight.ocr.localize import CardView, Localization
@@ -68,6 +68,23 @@ def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Ten
     shift = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
     x = img.astype(np.float32) * scale - shift
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+def line_batch(crops: list[np.ndarray], mean: list[float], std: list[float]) -> torch.Tensor:
+    """``pad_batch([to_tensor(c, mean, std) for c in crops])``, the same values, normalised in one
+    pass over the whole batch instead of one per crop (a read has about eight lines)."""
+    h = crops[0].shape[0]
+    widths = [c.shape[1] for c in crops]
+    buf = np.zeros((len(crops), 3, h, max(widths)), np.uint8)
+    for i, c in enumerate(crops):
+        buf[i, :, :, : widths[i]] = c.transpose(2, 0, 1)
+    scale = 1.0 / (255.0 * np.asarray(std, dtype=np.float32))
+    shift = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
+    x = np.multiply(buf, scale[:, None, None], dtype=np.float32)
+    x -= shift[:, None, None]
+    for i, w in enumerate(widths):
+        x[i, :, :, w:] = 0.0  # the padding is zero after normalisation, as pad_batch's
+    return torch.from_numpy(x)
 
 
 def crop_line(
@@ -281,24 +298,27 @@ class CardReader:
         if not boxes:
             return {}
         keys = list(boxes)
-        crops, maps, raw = [], [], []
+        maps, raw = [], []
         for k in keys:
             crop, off, sc = crop_line(card, boxes[k][0], self.pre)
             raw.append(crop)
-            crops.append(to_tensor(crop, self.pre["mean"], self.pre["std"]))
             maps.append((off, sc, crop.shape[1]))
         probs_of: dict[int, np.ndarray] = {}
-        for group in width_buckets([c.shape[-1] for c in crops]):
-            lg = self.nets.recognizer(pad_batch([crops[j] for j in group]))["logits"]
+        for group in width_buckets([c.shape[1] for c in raw]):
+            x = line_batch([raw[j] for j in group], self.pre["mean"], self.pre["std"])
+            lg = self.nets.recognizer(x)["logits"]
             probs = lg.float().softmax(-1).numpy()  # one softmax for the group
             probs_of.update({j: probs[n] for n, j in enumerate(group)})
         stride = self.pre["recognizer_stride"]
         inv = np.linalg.inv(loc.homography())
         out: dict[str, LineRead] = {}
-        for i, k in enumerate(keys):
-            off, sc, w = maps[i]
-            T = w // stride
-            text, conf, chars = ctc_decode_probs(probs_of[i][:T], self.charset, stride=float(stride))
+        decoded = ctc_decode_lines(
+            [probs_of[i][: maps[i][2] // stride] for i in range(len(keys))],
+            self.charset,
+            stride=float(stride),
+        )
+        for i, (k, (text, conf, chars)) in enumerate(zip(keys, decoded, strict=True)):
+            off, sc, _ = maps[i]
             box = boxes[k][0]
             ymid = (box[1] + box[3]) / 2
             if chars:  # crop pixels -> card frame -> image pixels, all spans of the line at once
@@ -320,7 +340,7 @@ def _card_prob(probs: torch.Tensor, forced: str | None) -> float:
 
 
 def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    p = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ h.T
     return p[:, :2] / p[:, 2:3]
 
 

@@ -36,12 +36,12 @@ def calibration_batch(n: int, seed: int) -> torch.Tensor:
     import numpy as np
 
     from idsight.ocr.predictor import DEFAULT_PREPROCESSING as PRE
-    from idsight.ocr.predictor import pad_batch, to_tensor
+    from idsight.ocr.predictor import line_batch
     from idsight.train.distill import rendered_line
 
     rng = np.random.default_rng([seed, 11])
     crops = [rendered_line(rng, template=TEMPLATE_NAMES[i % len(TEMPLATE_NAMES)])[0] for i in range(n)]
-    return pad_batch([to_tensor(c, PRE["mean"], PRE["std"]) for c in crops])
+    return line_batch(crops, PRE["mean"], PRE["std"])
 
 
 def prune_student(cfg: PruneConfig, out: str | Path, *, argv: list[str] | None = None) -> Path:
