@@ -118,9 +118,10 @@ def ctc_decode_lines(
     all_i = np.take_along_axis(top_i, order, 1).tolist()
     all_p = np.take_along_axis(top_p, order, 1).tolist()
     cs, ps = best[t0s].tolist(), p_best[peaks].tolist()
-    bounds = np.searchsorted(t0s, offsets).tolist()  # each line's characters: bounds[i]:bounds[i+1]
-    x0s = ((t0s - np.repeat(offsets[:-1], np.diff(bounds))) * stride).tolist()
-    x1s = ((t1s + 1 - np.repeat(offsets[:-1], np.diff(bounds))) * stride).tolist()
+    cuts = np.searchsorted(t0s, offsets)  # each line's characters: cuts[i]:cuts[i + 1]
+    start = np.repeat(offsets[:-1], np.diff(cuts))  # each character's line's first timestep
+    x0s, x1s = ((t0s - start) * stride).tolist(), ((t1s + 1 - start) * stride).tolist()
+    bounds: list[int] = cuts.tolist()
     out: list[tuple[str, float, list[CharRead]]] = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         if a == b:
