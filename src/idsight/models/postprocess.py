@@ -121,7 +121,7 @@ def ctc_decode_lines(
     cuts = np.searchsorted(t0s, offsets)  # each line's characters: cuts[i]:cuts[i + 1]
     start = np.repeat(offsets[:-1], np.diff(cuts))  # each character's line's first timestep
     x0s, x1s = ((t0s - start) * stride).tolist(), ((t1s + 1 - start) * stride).tolist()
-    bounds: list[int] = cuts.tolist()
+    bounds = [int(c) for c in cuts]
     out: list[tuple[str, float, list[CharRead]]] = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         if a == b:
