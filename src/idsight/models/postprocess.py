@@ -90,7 +90,7 @@ def ctc_decode_lines(
         if probs.ndim != 2 or probs.shape[1] != len(labels):
             raise ValueError(f"expected (T, {len(labels)}) probabilities, got shape {probs.shape}")
     lengths = np.array([len(p) for p in lines], dtype=np.int64)
-    offsets = np.r_[0, np.cumsum(lengths)]
+    offsets: np.ndarray = np.concatenate([[0], np.cumsum(lengths)])
     if not len(lines) or offsets[-1] == 0:
         return [("", 0.0, []) for _ in lines]
     probs = np.concatenate(lines)
@@ -118,7 +118,7 @@ def ctc_decode_lines(
     all_i = np.take_along_axis(top_i, order, 1).tolist()
     all_p = np.take_along_axis(top_p, order, 1).tolist()
     cs, ps = best[t0s].tolist(), p_best[peaks].tolist()
-    cuts: np.ndarray = np.searchsorted(t0s, offsets)  # each line's characters: cuts[i]:cuts[i + 1]
+    cuts = np.searchsorted(t0s, offsets)  # each line's characters: cuts[i]:cuts[i + 1]
     start = np.repeat(offsets[:-1], np.diff(cuts))  # each character's line's first timestep
     x0s, x1s = ((t0s - start) * stride).tolist(), ((t1s + 1 - start) * stride).tolist()
     bounds = [int(c) for c in cuts]
