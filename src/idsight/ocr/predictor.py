@@ -64,10 +64,15 @@ class ReadResult:
 
 def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
     """(H, W, 3) uint8 -> normalised (3, H, W) float32: (x / 255 - mean) / std."""
-    scale = 1.0 / (255.0 * np.asarray(std, dtype=np.float32))
-    shift = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
+    scale, shift = _scale_shift(mean, std)
     x = img.astype(np.float32) * scale - shift
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+def _scale_shift(mean: list[float], std: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel float32 ``scale, shift`` with ``x * scale - shift == (x / 255 - mean) / std``."""
+    std32 = np.asarray(std, dtype=np.float32)
+    return 1.0 / (255.0 * std32), np.asarray(mean, dtype=np.float32) / std32
 
 
 def line_batch(crops: list[np.ndarray], mean: list[float], std: list[float]) -> torch.Tensor:
@@ -78,8 +83,7 @@ def line_batch(crops: list[np.ndarray], mean: list[float], std: list[float]) -> 
     buf = np.zeros((len(crops), 3, h, max(widths)), np.uint8)
     for i, c in enumerate(crops):
         buf[i, :, :, : widths[i]] = c.transpose(2, 0, 1)
-    scale = 1.0 / (255.0 * np.asarray(std, dtype=np.float32))
-    shift = np.asarray(mean, dtype=np.float32) / np.asarray(std, dtype=np.float32)
+    scale, shift = _scale_shift(mean, std)
     x = np.multiply(buf, scale[:, None, None], dtype=np.float32)
     x -= shift[:, None, None]
     for i, w in enumerate(widths):
