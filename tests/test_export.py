@@ -10,6 +10,7 @@ import torch
 from idsight.export import export_onnx, export_reader
 from idsight.models import build_reader, student_arch, teacher_arch
 from idsight.models.reader import PARTS
+from idsight.models.recognizer import crnn_conv
 
 torch.set_num_threads(1)
 
@@ -77,3 +78,13 @@ def test_export_prefix_and_errors(tmp_path) -> None:
     assert model.training  # export restores the mode
     with pytest.raises(ValueError):
         export_onnx(model.detector, "segmenter", tmp_path / "x.onnx")
+
+
+def test_conv_recognizer_onnx_parity(tmp_path) -> None:
+    """The LSTM-free student recogniser (dilated width convolutions) exports with dynamic width."""
+    net = crnn_conv(num_classes=29, width=24, context=3)
+    _prepare(net)
+    sess = _session(export_onnx(net, "recognizer", tmp_path / "recognizer.onnx"))
+    g = torch.Generator().manual_seed(2)
+    for b, w in ((1, 8), (3, 260)):
+        _check(sess, net, "logits", torch.rand(b, 3, 32, w, generator=g) * 2 - 1)

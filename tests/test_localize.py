@@ -12,6 +12,7 @@ from idsight.data.io import shrink
 from idsight.ocr.localize import (
     CardView,
     ContourLocalizer,
+    EdgeImage,
     Localization,
     _fit_sides,
     order_corners,
@@ -43,6 +44,38 @@ def test_refinement_snaps_a_coarse_quad_to_the_card_edges() -> None:
     fine = refine_quad(gray, coarse, band=15.0)
     assert np.abs(coarse - TRUE).max() > 8
     assert np.abs(fine - TRUE).max() < 2.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(4, 60),
+    st.integers(4, 60),
+    st.integers(0, 2**31 - 1),
+    st.floats(-12.0, 70.0),
+    st.floats(-12.0, 70.0),
+    st.floats(0.0, 40.0),
+    st.floats(0.0, 40.0),
+)
+def test_edge_image_samples_what_the_whole_smoothed_image_gives(
+    h: int, w: int, seed: int, x: float, y: float, dx: float, dy: float
+) -> None:
+    """Smoothing only a window around the points is exact, also where they leave the image."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    xs = (x + dx * rng.random((7, 5))).astype(np.float32)
+    ys = (y + dy * rng.random((7, 5))).astype(np.float32)
+    whole = cv2.GaussianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+    ref = cv2.remap(whole, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    np.testing.assert_array_equal(EdgeImage(img).sample(xs, ys), ref)
+
+
+def test_refinement_on_an_edge_image_is_refinement_on_the_smoothed_grey_image() -> None:
+    img = _scene(np.random.default_rng(1))
+    coarse = TRUE + np.array([[6, -5], [-4, 7], [5, 6], [-7, -4]], dtype=np.float32)
+    whole = cv2.GaussianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (3, 3), 0)
+    np.testing.assert_array_equal(
+        refine_quad(EdgeImage(img), coarse, band=12.0), refine_quad(whole, coarse, band=12.0)
+    )
 
 
 def test_side_fitting_recovers_corners_from_a_rounded_mask() -> None:

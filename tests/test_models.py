@@ -22,7 +22,7 @@ def _seed(n: int = 0) -> None:
     torch.manual_seed(n)
 
 
-@pytest.mark.parametrize("name", ["crnn_teacher", "crnn_base", "crnn_student"])
+@pytest.mark.parametrize("name", ["crnn_teacher", "crnn_base", "crnn_student", "crnn_conv"])
 @pytest.mark.parametrize("width", [4, 64, 200])
 def test_recognizer_shapes(name: str, width: int) -> None:
     m = MODELS.build(name, num_classes=37).eval()

@@ -15,7 +15,7 @@ from idsight.errors import BadConfigError
 from idsight.models import build_reader, student_arch
 from idsight.models.prune import importance, prune_crnn
 from idsight.models.reader import ReaderModel
-from idsight.models.recognizer import crnn_student
+from idsight.models.recognizer import WidthContext, crnn_student
 from idsight.ocr.predictor import DEFAULT_PREPROCESSING
 from idsight.train.prune import calibration_batch
 
@@ -76,10 +76,41 @@ def test_units_that_nothing_reads_are_cut_first_and_cutting_them_changes_nothing
         torch.testing.assert_close(small(x)["logits"], net(x)["logits"])
 
 
-@pytest.mark.parametrize("hidden,width", [(25, 32), (24, 33), (0, 32)])
-def test_pruning_only_shrinks(hidden: int, width: int) -> None:
+@pytest.mark.parametrize("hidden,width,context", [(25, 32, 0), (24, 33, 0), (0, 33, 2), (-1, 32, 0)])
+def test_pruning_only_shrinks(hidden: int, width: int, context: int) -> None:
     with pytest.raises(BadConfigError, match="must shrink"):
-        prune_crnn(wide(), lines(), hidden=hidden, width=width)
+        prune_crnn(wide(), lines(), hidden=hidden, width=width, context=context)
+
+
+@pytest.mark.parametrize("hidden,context", [(0, 0), (10, 2)])
+def test_an_lstm_or_context_blocks_never_both_nor_neither(hidden: int, context: int) -> None:
+    with pytest.raises(BadConfigError, match="drop the LSTM"):
+        prune_crnn(wide(), lines(), hidden=hidden, width=20, context=context)
+
+
+def test_width_context_blocks_start_as_the_identity() -> None:
+    ctx = WidthContext(8, blocks=3).eval()
+    x = torch.rand(2, 8, 1, 30)  # a backbone's output: after a ReLU, so >= 0
+    with torch.no_grad():
+        torch.testing.assert_close(ctx(x), x)
+    assert len(ctx.blocks) == 3
+
+
+def test_pruning_without_the_lstm_fits_the_head_to_the_original() -> None:
+    net, x = wide(), lines(n=8, w=96)
+    small = prune_crnn(net, x, hidden=0, width=20, context=2).eval()
+    assert small.rnn is None and small.context is not None and len(small.context.blocks) == 2
+    assert small.backbone[-3].out_channels == 20
+    with torch.no_grad():
+        ref, got = net(x)["logits"], small(x)["logits"]
+    assert got.shape == ref.shape
+    # least squares on the calibration lines: better than the best constant (each class's mean logit)
+    flat = ref.reshape(-1, ref.shape[-1])
+    const_err = (flat - flat.mean(0)).pow(2).mean()
+    assert (got - ref).pow(2).mean() < 0.9 * const_err
+    small.train()
+    small(x)["logits"].sum().backward()
+    assert all(p.grad is not None for p in small.parameters())
 
 
 def test_calibration_lines_are_reproducible_reader_crops() -> None:

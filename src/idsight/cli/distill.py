@@ -45,8 +45,11 @@ def prune(
         "idsight-reader-teacher"
     ),
     student: Annotated[str, typer.Option(help="Whose localiser, classifier, detector are kept.")] = "default",
-    hidden: Annotated[int, typer.Option(min=1, help="LSTM units per direction to keep.")] = 160,
+    hidden: Annotated[int, typer.Option(min=0, help="LSTM units per direction to keep (0: none).")] = 160,
     width: Annotated[int, typer.Option(min=1, help="Backbone output channels to keep.")] = 224,
+    context: Annotated[
+        int, typer.Option(min=0, help="With --hidden 0: width-convolution blocks in the LSTM's place.")
+    ] = 0,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Dotted override, e.g. calibration_lines=256.")
     ] = None,
@@ -60,6 +63,7 @@ def prune(
         f"student={student}",
         f"hidden={hidden}",
         f"width={width}",
+        f"context={context}",
         *(overrides or []),
     ]
     cfg = validate_config(PruneConfig, {}, sets, source="<prune>")

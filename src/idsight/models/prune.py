@@ -8,7 +8,10 @@ last backbone convolution is kept whole. The pruned network is close to, not equ
 distillation from the original (``idsight distill``) then recovers what the cut lost.
 
 Only CRNNs built on the depthwise-separable backbone (``crnn_student`` / ``crnn_base``) can be cut:
-their narrow variant is ``crnn_student(hidden=..., width=...)``.
+their narrow variant is ``crnn_student(hidden=..., width=...)``. With ``hidden=0`` the LSTM is
+dropped instead: the cut trunk feeds ``context`` width convolutions (``crnn_conv``), which start as
+the identity, and a new linear head fitted by least squares to the original's logits on the
+calibration lines.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from idsight.errors import BadConfigError
-from idsight.models.recognizer import CRNN, crnn_student
+from idsight.models.recognizer import CRNN, crnn_conv, crnn_student
 
 
 def _trunk(model: CRNN) -> tuple[nn.Sequential, nn.Conv2d, nn.BatchNorm2d]:
@@ -67,16 +70,27 @@ def _top(scores: Tensor, k: int) -> Tensor:
 
 
 @torch.no_grad()
-def prune_crnn(model: CRNN, lines: Tensor, *, hidden: int, width: int, dropout: float = 0.1) -> CRNN:
-    """A ``crnn_student(hidden=hidden, width=width)`` holding the most important part of ``model``."""
+def prune_crnn(
+    model: CRNN, lines: Tensor, *, hidden: int, width: int, context: int = 0, dropout: float = 0.1
+) -> CRNN:
+    """A ``crnn_student(hidden=hidden, width=width)`` holding the most important part of ``model``,
+    or with ``hidden=0`` a ``crnn_conv(width=width, context=context)`` (see the module docstring)."""
     bb, conv, bn = _trunk(model)
     assert model.rnn is not None  # checked by importance()
     h, w = model.rnn.hidden_size, conv.out_channels
-    if not (0 < hidden <= h and 0 < width <= w):
+    if (hidden == 0) != (context > 0):
+        raise BadConfigError(
+            f"hidden {hidden} with context {context}: drop the LSTM (hidden 0) and give it context blocks "
+            "(context >= 1), or keep LSTM units (hidden >= 1) and no context blocks"
+        )
+    if not (0 <= hidden <= h and 0 < width <= w):
         raise BadConfigError(f"cannot cut hidden {h} -> {hidden} and width {w} -> {width}: sizes must shrink")
     channel, fwd, bwd = importance(model, lines)
-    keep_c, keep_f, keep_b = _top(channel, width), _top(fwd, hidden), _top(bwd, hidden)
-    small = crnn_student(num_classes=model.num_classes, hidden=hidden, width=width, dropout=dropout)
+    keep_c = _top(channel, width)
+    if hidden == 0:
+        small = crnn_conv(num_classes=model.num_classes, width=width, context=context, dropout=dropout)
+    else:
+        small = crnn_student(num_classes=model.num_classes, hidden=hidden, width=width, dropout=dropout)
     small_bb, small_conv, small_bn = _trunk(small)
     for i in range(len(bb) - 3):  # the shared trunk, whole
         small_bb[i].load_state_dict(bb[i].state_dict())
@@ -84,6 +98,9 @@ def prune_crnn(model: CRNN, lines: Tensor, *, hidden: int, width: int, dropout: 
     for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
         src = _t(bn, name)
         _t(small_bn, name).copy_(src if name == "num_batches_tracked" else src[keep_c])
+    if hidden == 0:
+        return _fit_head(small, model, lines).train(model.training)
+    keep_f, keep_b = _top(fwd, hidden), _top(bwd, hidden)
     assert small.rnn is not None
     for suffix, keep in (("", keep_f), ("_reverse", keep_b)):
         rows = torch.cat([g * h + keep for g in range(4)])  # gates i, f, g, o
@@ -94,3 +111,24 @@ def prune_crnn(model: CRNN, lines: Tensor, *, hidden: int, width: int, dropout: 
     small.head.weight.copy_(model.head.weight[:, torch.cat([keep_f, h + keep_b])])
     small.head.bias.copy_(model.head.bias)
     return small.train(model.training)
+
+
+@torch.no_grad()
+def _fit_head(small: CRNN, model: CRNN, lines: Tensor) -> CRNN:
+    """Set ``small``'s linear head to the least-squares map from its features to ``model``'s logits
+    on ``lines`` (every timestep of every line), so that it starts near the original's output."""
+    was = model.training, small.training
+    model.eval()
+    small.eval()
+    target = model(lines)["logits"].reshape(-1, model.num_classes)  # (B*T, C)
+    f = small.backbone(lines)
+    if small.context is not None:
+        f = small.context(f)
+    feats = f.squeeze(2).permute(0, 2, 1).reshape(target.shape[0], -1)  # (B*T, D), as the head reads it
+    x = torch.cat([feats, torch.ones(len(feats), 1)], dim=1)
+    sol = torch.linalg.lstsq(x.double(), target.double()).solution.float()  # (D + 1, C)
+    small.head.weight.copy_(sol[:-1].T)
+    small.head.bias.copy_(sol[-1])
+    model.train(was[0])
+    small.train(was[1])
+    return small

@@ -203,14 +203,49 @@ def _line_intersection(l1: np.ndarray, l2: np.ndarray) -> np.ndarray | None:
     return np.array([x1 + t[0] * vx1, y1 + t[0] * vy1], dtype=np.float32)
 
 
-def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 48) -> np.ndarray:
+class EdgeImage:
+    """The lightly smoothed grey image :func:`refine_quad` samples (grey, then a 3x3 Gaussian), made
+    only around the points asked for: a card's four edge bands are a small part of a photo, and
+    converting and smoothing all of it cost the reader about a millisecond per card.
+
+    ``sample`` gives exactly what ``cv2.remap`` of the whole smoothed image gives (replicated
+    border): each window keeps a 3-pixel margin, so the smoothing inside it sees the same
+    neighbours, and a window is cut at the image's border only where the points reach it.
+    """
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.shape: tuple[int, int] = (image.shape[0], image.shape[1])
+
+    def smoothed(self, piece: np.ndarray) -> np.ndarray:
+        grey = piece if piece.ndim == 2 else cv2.cvtColor(piece, cv2.COLOR_RGB2GRAY)
+        return cv2.GaussianBlur(grey, (3, 3), 0)
+
+    def sample(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Bilinear samples at ``(xs, ys)`` (float32 arrays of one shape), borders replicated."""
+        h, w = self.shape
+        x0, x1 = _window(float(xs.min()), float(xs.max()), w)
+        y0, y1 = _window(float(ys.min()), float(ys.max()), h)
+        piece = self.smoothed(self.image[y0:y1, x0:x1])
+        return cv2.remap(piece, xs - x0, ys - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _window(lo: float, hi: float, size: int) -> tuple[int, int]:
+    """``[a, b)`` holding pixels ``floor(lo) - 3 .. floor(hi) + 4`` (clipped), at least 4 wide."""
+    a = max(0, min(int(np.floor(lo)) - 3, size - 4))
+    b = min(size, max(int(np.floor(hi)) + 5, a + 4))
+    return a, b
+
+
+def refine_quad(gray: np.ndarray | EdgeImage, quad: np.ndarray, band: float, samples: int = 48) -> np.ndarray:
     """Move each side of ``quad`` onto the strongest straight edge within ``band`` pixels.
 
     Along each side, intensity profiles are taken across it; the edge point is where the profile
     changes most (with one polarity per side), and a robust line is fitted to those points.
-    Sides that lie on the image border (flat scans) stay where they are.
+    Sides that lie on the image border (flat scans) stay where they are. ``gray``: a grey image
+    (sampled as it is) or an :class:`EdgeImage` (smoothed grey, made where sampled).
     """
-    h, w = gray.shape
+    h, w = gray.shape[:2]
     q = order_corners(quad)
     lines = []
     offs = np.linspace(-band, band, int(2 * band) + 1)
@@ -231,13 +266,11 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 
             | (grid[:, [0, -1], 1] < 2)
             | (grid[:, [0, -1], 1] > h - 3)
         )
-        prof = cv2.remap(
-            gray,
-            grid[..., 0].astype(np.float32),
-            grid[..., 1].astype(np.float32),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        gx, gy = grid[..., 0].astype(np.float32), grid[..., 1].astype(np.float32)
+        if isinstance(gray, EdgeImage):
+            prof = gray.sample(gx, gy)
+        else:
+            prof = cv2.remap(gray, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         der = np.diff(prof.astype(np.float32), axis=1)
         # prefer edges near the coarse side: text and background edges lie further away
         mids = (offs[:-1] + offs[1:]) / 2
@@ -257,11 +290,6 @@ def refine_quad(gray: np.ndarray, quad: np.ndarray, band: float, samples: int = 
         if p is not None and np.linalg.norm(p - q[i]) < 2.5 * band:
             out[i] = p
     return out
-
-
-def _edge_gray(image: np.ndarray) -> np.ndarray:
-    """The lightly smoothed grey image that :func:`refine_quad` searches for the card's edges."""
-    return cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0)
 
 
 @LOCALIZERS.register("mask")
@@ -300,15 +328,15 @@ class MaskLocalizer:
         return self.net(x)["maps"].sigmoid()[0, 0].numpy()
 
     def __call__(self, image: np.ndarray) -> Localization | None:
-        return self._fit(_edge_gray(image), self._prob(image), self.thr)
+        return self._fit(EdgeImage(image), self._prob(image), self.thr)
 
     def alternatives(self, image: np.ndarray) -> list[Localization]:
-        gray, prob = _edge_gray(image), self._prob(image)
+        gray, prob = EdgeImage(image), self._prob(image)
         out = [loc for t in self.alt_thrs if (loc := self._fit(gray, prob, t)) is not None]
         loc = self.contour(image)
         return out if loc is None else [*out, loc]
 
-    def _fit(self, gray: np.ndarray, prob: np.ndarray, thr: float) -> Localization | None:
+    def _fit(self, gray: EdgeImage, prob: np.ndarray, thr: float) -> Localization | None:
         """The quadrilateral of the mask cut at ``thr``, refined on the image's edges (``gray``)."""
         h, w = gray.shape[:2]
         mask = (prob > thr).astype(np.uint8)

@@ -24,8 +24,9 @@ class PruneConfig(BaseModel):
 
     teacher: str = Field(default="idsight-reader-teacher", description="whose recogniser is cut")
     student: str = Field(default="idsight-reader-student", description="whose other parts are kept")
-    hidden: int = Field(default=160, gt=0, description="LSTM units per direction to keep")
+    hidden: int = Field(default=160, ge=0, description="LSTM units per direction to keep (0: no LSTM)")
     width: int = Field(default=224, gt=0, description="backbone output channels to keep")
+    context: int = Field(default=0, ge=0, description="with hidden 0: width-convolution blocks instead")
     calibration_lines: int = Field(default=192, ge=8, description="rendered lines that rank the units")
     seed: int = Field(default=0, ge=0)
     holdout: bool = Field(default=True, description="score the result on the fixed held-out set")
@@ -58,17 +59,22 @@ def prune_student(cfg: PruneConfig, out: str | Path, *, argv: list[str] | None =
     if not isinstance(teacher.recognizer, CRNN):
         raise BadConfigError(f"the teacher {t_path.name}'s recogniser is not a CRNN", path=t_path)
     lines = calibration_batch(cfg.calibration_lines, cfg.seed)
-    student.recognizer = prune_crnn(teacher.recognizer, lines, hidden=cfg.hidden, width=cfg.width).eval()
-    student.arch["recognizer"] = {
-        "name": "crnn_student",
-        "kwargs": {"num_classes": teacher.num_classes, "hidden": cfg.hidden, "width": cfg.width},
-    }
+    student.recognizer = prune_crnn(
+        teacher.recognizer, lines, hidden=cfg.hidden, width=cfg.width, context=cfg.context
+    ).eval()
+    kwargs = {"num_classes": teacher.num_classes, "width": cfg.width}
+    student.arch["recognizer"] = (
+        {"name": "crnn_student", "kwargs": {**kwargs, "hidden": cfg.hidden}}
+        if cfg.hidden
+        else {"name": "crnn_conv", "kwargs": {**kwargs, "context": cfg.context}}
+    )
     meta: dict[str, Any] = {
         **{k: s_meta[k] for k in ("task", "role", "charset", "preprocessing") if k in s_meta},
         "config": {"prune": cfg.model_dump(mode="json"), "parent_config": s_meta.get("config")},
         "parent": parent_record(s_path, "localiser, classifier and detector from", s_meta),
         "teacher": parent_record(
-            t_path, f"recogniser pruned from ({cfg.hidden} units, {cfg.width} channels)"
+            t_path,
+            f"recogniser pruned from ({cfg.hidden} units, {cfg.width} channels, {cfg.context} context blocks)",
         ),
         "provenance": provenance(argv),
     }
