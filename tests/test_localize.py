@@ -143,3 +143,16 @@ def test_card_view_overview_matches_the_full_card_shrunk() -> None:
     b = shrink(rectify(img, loc), (256, 160)).astype(float)
     assert np.abs(a - b).mean() < 2.0
     assert view.overview((5000, 5000)).shape == (CARD_SIZE[1], CARD_SIZE[0], 3)  # never above full size
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 50), st.integers(1, 50), st.integers(0, 2**31 - 1))
+def test_mask_input_table_is_the_float32_formula(h: int, w: int, seed: int) -> None:
+    import torch
+
+    from idsight.data.io import lut_planes
+    from idsight.ocr.localize import MASK_LUT
+
+    img = np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    want = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    assert torch.equal(torch.from_numpy(lut_planes(img, MASK_LUT)), want)

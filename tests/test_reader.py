@@ -240,3 +240,27 @@ def test_line_batch_is_pad_batch_of_to_tensor(widths: list[int], seed: int) -> N
     got = line_batch(crops, PRE["mean"], PRE["std"])
     assert got.dtype == torch.float32 and got.shape == (len(widths), 3, 32, max(widths))
     assert torch.equal(got, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    mean=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    std=st.lists(st.floats(0.05, 2.0), min_size=3, max_size=3),
+)
+def test_to_tensor_table_is_the_float32_formula(h: int, w: int, seed: int, mean: list, std: list) -> None:
+    """The per-channel lookup table gives, bit for bit, ``x * (1 / (255 std)) - mean / std`` in
+    float32 over the whole array (what the networks were trained on)."""
+    import torch
+
+    from idsight.ocr.predictor import to_tensor
+
+    img = np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    std32 = np.asarray(std, dtype=np.float32)
+    scale, shift = 1.0 / (255.0 * std32), np.asarray(mean, dtype=np.float32) / std32
+    want = (img.astype(np.float32) * scale - shift).transpose(2, 0, 1)
+    got = to_tensor(img, mean, std)
+    assert got.dtype == torch.float32 and got.is_contiguous()
+    np.testing.assert_array_equal(got.numpy(), want)

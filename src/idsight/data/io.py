@@ -161,3 +161,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.shape[1] > 2 * w and image.shape[0] > 2 * h:
         image = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def lut_planes(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, H, W) float32 ``lut[c][img[..., c]]``: per-channel normalisation by
+    table lookup (each network's table is its formula evaluated once on the 256 byte values)."""
+    out = np.empty((3, img.shape[0], img.shape[1]), np.float32)
+    for c in range(3):
+        np.take(lut[c], img[:, :, c], out=out[c], mode="clip")  # (bytes: always in range)
+    return out

@@ -14,11 +14,13 @@ import cv2
 import numpy as np
 import torch
 
-from idsight.data.io import shrink
+from idsight.data.io import lut_planes, shrink
 from idsight.registry import LOCALIZERS
 from idsight.templates import CARD_SIZE
 
 CARD_ASPECT = CARD_SIZE[0] / CARD_SIZE[1]
+# the mask network's input normalisation, ``x / 127.5 - 1`` in float32, for every byte value
+MASK_LUT = torch.arange(256, dtype=torch.float32).div(127.5).sub(1.0).expand(3, 256).numpy()
 
 
 @dataclass
@@ -323,8 +325,7 @@ class MaskLocalizer:
 
     @torch.inference_mode()
     def _prob(self, image: np.ndarray) -> np.ndarray:
-        small = shrink(image, self.size)
-        x = torch.from_numpy(small).permute(2, 0, 1).float().div(127.5).sub(1.0)[None]
+        x = torch.from_numpy(lut_planes(shrink(image, self.size), MASK_LUT))[None]
         return self.net(x)["maps"].sigmoid()[0, 0].numpy()
 
     def __call__(self, image: np.ndarray) -> Localization | None:

@@ -4,6 +4,7 @@ recognition and cleanup. The model is loaded once; ``read`` is called per card.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 
 from idsight import hub
 from idsight.data.charset import CHARSET
-from idsight.data.io import load_image, shrink
+from idsight.data.io import load_image, lut_planes, shrink
 from idsight.errors import BadModelError, NoCardError
 from idsight.models.postprocess import ctc_decode_lines, maps_to_boxes
 from idsight.models.reader import ReaderModel
@@ -64,30 +65,32 @@ class ReadResult:
 
 def to_tensor(img: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
     """(H, W, 3) uint8 -> normalised (3, H, W) float32: (x / 255 - mean) / std."""
-    scale, shift = _scale_shift(mean, std)
-    x = img.astype(np.float32) * scale - shift
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+    return torch.from_numpy(lut_planes(img, _lut(tuple(mean), tuple(std))))
 
 
-def _scale_shift(mean: list[float], std: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel float32 ``scale, shift`` with ``x * scale - shift == (x / 255 - mean) / std``."""
+@functools.lru_cache(maxsize=8)
+def _lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """``(3, 256)`` float32: channel ``c``'s normalised value of every byte, ``v * scale - shift``
+    computed in float32 as the whole-array formula did, so a table lookup gives the same values
+    (a third of the time of converting and scaling each pixel)."""
     std32 = np.asarray(std, dtype=np.float32)
-    return 1.0 / (255.0 * std32), np.asarray(mean, dtype=np.float32) / std32
+    scale, shift = 1.0 / (255.0 * std32), np.asarray(mean, dtype=np.float32) / std32
+    v = np.arange(256, dtype=np.float32)[None, :]
+    lut = v * scale.astype(np.float32)[:, None] - shift[:, None]
+    lut.flags.writeable = False
+    return lut
 
 
 def line_batch(crops: list[np.ndarray], mean: list[float], std: list[float]) -> torch.Tensor:
-    """``pad_batch([to_tensor(c, mean, std) for c in crops])``, the same values, normalised in one
-    pass over the whole batch instead of one per crop (a read has about eight lines)."""
+    """``pad_batch([to_tensor(c, mean, std) for c in crops])``, the same values in one buffer,
+    without a tensor per crop (a read has about eight lines)."""
+    lut = _lut(tuple(mean), tuple(std))
     h = crops[0].shape[0]
-    widths = [c.shape[1] for c in crops]
-    buf = np.zeros((len(crops), 3, h, max(widths)), np.uint8)
-    for i, c in enumerate(crops):
-        buf[i, :, :, : widths[i]] = c.transpose(2, 0, 1)
-    scale, shift = _scale_shift(mean, std)
-    x = np.multiply(buf, scale[:, None, None], dtype=np.float32)
-    x -= shift[:, None, None]
-    for i, w in enumerate(widths):
-        x[i, :, :, w:] = 0.0  # the padding is zero after normalisation, as pad_batch's
+    x = np.zeros((len(crops), 3, h, max(c.shape[1] for c in crops)), np.float32)
+    for i, crop in enumerate(crops):
+        w = crop.shape[1]
+        for c in range(3):  # the padding stays zero, as pad_batch's
+            np.take(lut[c], crop[:, :, c], out=x[i, c, :, :w], mode="clip")
     return torch.from_numpy(x)
 
 
