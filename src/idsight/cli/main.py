@@ -39,7 +39,7 @@ def read(
     ] = None,
     model: ModelOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
-    threads: Annotated[int, typer.Option(help="CPU threads for inference.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference (PyTorch and OpenCV).")] = 1,
     runtime: Annotated[
         str, typer.Option(help="Inference runtime: torch, or onnx (onnxruntime; exported at load).")
     ] = "torch",
@@ -54,6 +54,7 @@ def read(
     ] = False,
 ) -> None:
     """Read ID cards: print their fields, checks and corrections."""
+    import cv2
     import torch
 
     from idsight.data.io import load_image
@@ -63,6 +64,7 @@ def read(
 
     reading_process()
     torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     if template is not None:
         get_template(template)
     reader = CardReader.load(model, runtime=runtime)
