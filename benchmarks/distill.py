@@ -141,6 +141,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads for reading (timed)")
     ap.add_argument(
+        "--preprocessing",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="teacher_vs_student: override both readers' preprocessing, e.g. line_warp=direct (repeatable)",
+    )
+    ap.add_argument(
         "--runtimes",
         default="torch,onnx",
         help="teacher_vs_student: inference runtimes to time, comma list (the first is reported on top)",
@@ -174,6 +181,20 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds needs distinct integers, got {text!r}")
     return seeds
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["line_warp=direct", "crop_pad=[0.3, 0.2]"]`` -> a dict; a value is JSON if it parses."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def split_even(total: int, parts: int) -> list[int]:
@@ -365,9 +386,12 @@ def teacher_vs_student(args, templates: list[str]) -> dict[str, Any]:
     from idsight.ocr.predictor import CardReader
 
     infos = {"teacher": model_info(args.teacher), "student": model_info(args.student)}
+    pre = parse_overrides(args.preprocessing)
     runtimes = [r for r in args.runtimes.split(",") if r]
     readers = {
-        f"{k}/{rt}": CardReader.load(v["path"], runtime=rt) for rt in runtimes for k, v in infos.items()
+        f"{k}/{rt}": CardReader.load(v["path"], runtime=rt, preprocessing=pre)
+        for rt in runtimes
+        for k, v in infos.items()
     }
     reads: dict[str, dict[str, list]] = {k: {} for k in readers}
     for tpl in templates:
@@ -712,6 +736,10 @@ def main(argv: list[str] | None = None) -> int:
     templates = [t for t in args.templates.split(",") if t]
     try:
         seeds = parse_seeds(args.seeds)
+        from idsight.ocr.predictor import DEFAULT_PREPROCESSING
+
+        if unknown := set(parse_overrides(args.preprocessing)) - set(DEFAULT_PREPROCESSING):
+            raise ValueError(f"--preprocessing: unknown keys {sorted(unknown)}")
     except ValueError as e:
         log(f"error: {e}")
         return 2

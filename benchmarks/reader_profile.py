@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from distill import DATA_NOTE, _environment, log, make_cards  # noqa: E402  (benchmarks/ is no package)
+from distill import DATA_NOTE, _environment, log, make_cards, parse_overrides  # noqa: E402  (not a package)
 
 SHARED = (
     "mask input (resize)",
@@ -54,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=9001)
     ap.add_argument("--runtime", default="onnx", help="torch or onnx")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--preprocessing",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override every reader's preprocessing, e.g. line_warp=direct (repeatable)",
+    )
     ap.add_argument("--cache-dir", type=Path, default=Path("runs/bench/cards"))
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     return ap.parse_args(argv)
@@ -110,7 +117,7 @@ def instrument(reader: Any, timers: Timers) -> None:
 def profile(name: str, images: list[Any], args: argparse.Namespace) -> dict[str, Any]:
     from idsight.ocr.predictor import CardReader
 
-    reader = CardReader.load(name, runtime=args.runtime)
+    reader = CardReader.load(name, runtime=args.runtime, preprocessing=parse_overrides(args.preprocessing))
     timers = Timers()
     instrument(reader, timers)
     try:

@@ -129,3 +129,13 @@ def test_conditions_option_names_only_trained_conditions(bench) -> None:
     assert bench.parse_args(["--conditions", "both"]).conditions == "both"
     with pytest.raises(SystemExit):
         bench.parse_args(["--conditions", "both,before"])
+
+
+def test_preprocessing_overrides(bench):
+    assert bench.parse_overrides(["line_warp=direct", "crop_pad=[0.3, 0.25]"]) == {
+        "line_warp": "direct",
+        "crop_pad": [0.3, 0.25],
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        bench.parse_overrides(["line_warp"])
+    assert bench.main(["--part", "teacher_vs_student", "--preprocessing", "line_wrap=direct"]) == 2

@@ -156,3 +156,20 @@ def test_mask_input_table_is_the_float32_formula(h: int, w: int, seed: int) -> N
     img = np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
     want = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1.0)
     assert torch.equal(torch.from_numpy(lut_planes(img, MASK_LUT)), want)
+
+
+@pytest.mark.parametrize("out", [(60, 32), (124, 32), (40, 18)])
+def test_region_warped_to_a_size_is_the_window_resized(out: tuple[int, int]) -> None:
+    """A window warped straight to ``out`` samples where resizing the cut window would (pixel
+    centres onto pixel centres), so ``line_warp="direct"`` crops line up with ``"window"`` ones."""
+    rng = np.random.default_rng(5)
+    w, h = CARD_SIZE
+    img = cv2.GaussianBlur(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), (0, 0), 2.0)
+    full = Localization(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32), 1.0, "full_frame")
+    view = CardView(img, full)
+    x0, y0, x1, y1 = 101, 57, 197, 106
+    np.testing.assert_array_equal(view.region(x0, y0, x1, y1), img[y0:y1, x0:x1])  # scale 1: a cut
+    want = cv2.resize(img[y0:y1, x0:x1], out, interpolation=cv2.INTER_LINEAR).astype(int)
+    got = view.region(x0, y0, x1, y1, out=out).astype(int)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 2

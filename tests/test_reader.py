@@ -264,3 +264,45 @@ def test_to_tensor_table_is_the_float32_formula(h: int, w: int, seed: int, mean:
     got = to_tensor(img, mean, std)
     assert got.dtype == torch.float32 and got.is_contiguous()
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_direct_line_warp_cuts_the_window_crop_in_one_step(cards: dict) -> None:
+    """``line_warp="direct"``: the same crop size and the same crop -> card mapping as the window
+    crop, nearly the same pixels (bilinear in one step instead of a warp, then an area resize)."""
+    from idsight.data.io import load_image
+    from idsight.ocr.localize import CardView
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING as PRE
+    from idsight.ocr.predictor import crop_line
+
+    path, rec = cards["kr-rrc"]
+    reader = CardReader.load("default")
+    image = load_image(path)
+    view = CardView(image, reader.localizer(image))
+    for box in ([60.0, 300.0, 420.0, 332.0], [300.0, 120.0, 800.0, 160.0]):
+        win, off_w, sc_w = crop_line(view, box, PRE)
+        direct, off_d, sc_d = crop_line(view, box, {**PRE, "line_warp": "direct"})
+        assert direct.shape == win.shape and direct.shape[0] == PRE["recognizer_height"]
+        assert (off_d, sc_d) == (off_w, sc_w)
+        assert np.abs(direct.astype(int) - win.astype(int)).mean() < 6.0
+
+
+def test_bad_preprocessing_overrides_are_refused() -> None:
+    from idsight.errors import BadConfigError
+
+    with pytest.raises(BadConfigError, match="line_warp must be one of"):
+        CardReader.load("default", preprocessing={"line_warp": "sideways"})
+    with pytest.raises(BadConfigError, match="unknown preprocessing keys"):
+        CardReader.load("default", preprocessing={"line_wrap": "direct"})
+    assert CardReader.load("default", preprocessing={"line_warp": "direct"}).pre["line_warp"] == "direct"
+
+
+def test_a_model_recorded_without_a_later_key_reads_with_its_legacy_value(random_reader) -> None:
+    from idsight.models.reader import ReaderModel
+    from idsight.ocr.predictor import DEFAULT_PREPROCESSING, LEGACY_PREPROCESSING
+
+    model, meta = ReaderModel.from_artifact(random_reader)
+    old = {k: v for k, v in DEFAULT_PREPROCESSING.items() if k not in LEGACY_PREPROCESSING}
+    reader = CardReader(model, {**meta, "preprocessing": old})
+    assert {k: reader.pre[k] for k in LEGACY_PREPROCESSING} == LEGACY_PREPROCESSING
+    newer = CardReader(model, {**meta, "preprocessing": {**old, "line_warp": "direct"}})
+    assert newer.pre["line_warp"] == "direct"  # a recorded value wins

@@ -150,10 +150,15 @@ class CardView:
             self._overviews[(w, h)] = _warp(self.image, scale @ self.h, (w, h))
         return self._overviews[(w, h)]
 
-    def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        """Pixels ``[y0:y1, x0:x1]`` of the full-resolution rectified card."""
-        shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
-        return _warp(self.image, shift @ self.h, (max(1, x1 - x0), max(1, y1 - y0)))
+    def region(self, x0: int, y0: int, x1: int, y1: int, *, out: tuple[int, int] | None = None) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of the full-resolution rectified card, or that window warped
+        straight to ``out`` (W, H) pixels."""
+        w, h = max(1, x1 - x0), max(1, y1 - y0)
+        sx, sy = (1.0, 1.0) if out is None else (out[0] / w, out[1] / h)
+        # pixel centres map to pixel centres, as cv2.resize maps them (exactly a shift at scale 1)
+        tx, ty = sx * (0.5 - x0) - 0.5, sy * (0.5 - y0) - 0.5
+        shift = np.array([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]])
+        return _warp(self.image, shift @ self.h, (w, h) if out is None else out)
 
 
 def _fit_quad(contour: np.ndarray) -> np.ndarray:

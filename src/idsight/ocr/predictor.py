@@ -17,7 +17,7 @@ import torch
 from idsight import hub
 from idsight.data.charset import CHARSET
 from idsight.data.io import load_image, lut_planes, shrink
-from idsight.errors import BadModelError, NoCardError
+from idsight.errors import BadConfigError, BadModelError, NoCardError
 from idsight.models.postprocess import ctc_decode_lines, maps_to_boxes
 from idsight.models.reader import ReaderModel
 from idsight.ocr.cleanup import CLEANUPS
@@ -37,7 +37,15 @@ DEFAULT_PREPROCESSING: dict[str, Any] = {
     "recognizer_max_width": 800,
     "recognizer_stride": 4,
     "crop_pad": [0.3, 0.2],  # (x, y) padding around a line box, as a fraction of its height
+    # how a photo's line crops are cut: "window" warps the padded window at card resolution, then
+    # area-resizes it to the recogniser height (as training cuts rectified cards); "direct" warps
+    # the photo straight to that height in one step (cheaper; the pixels differ slightly)
+    "line_warp": "window",
 }
+LINE_WARPS = ("window", "direct")
+# keys added after models were shipped without them, and the value that reads those models as they
+# were read when their metrics were recorded (a later change of DEFAULT_PREPROCESSING leaves them be)
+LEGACY_PREPROCESSING: dict[str, Any] = {"line_warp": "window"}
 
 
 @dataclass
@@ -98,12 +106,16 @@ def crop_line(
     card: np.ndarray | CardView, box: list[float], pre: dict[str, Any]
 ) -> tuple[np.ndarray, float, float]:
     """Cut a line box (card frame) with padding, resized to the recogniser height, from a rectified
-    card or a :class:`CardView` (which warps just that window).
+    card or a :class:`CardView` (which warps just that window; with ``pre["line_warp"] == "direct"``
+    straight to the recogniser height).
 
     Returns the crop and the (x offset, x scale) that map crop x back to card x.
     """
     if isinstance(card, CardView):
         cx0, cy0, cx1, cy1 = line_window(box, pre, card.size)
+        if pre.get("line_warp", "window") == "direct":
+            w, h = line_size(cx1 - cx0, cy1 - cy0, pre)
+            return card.region(cx0, cy0, cx1, cy1, out=(w, h)), float(cx0), (cx1 - cx0) / w
         piece = card.region(cx0, cy0, cx1, cy1)
     else:
         cx0, cy0, cx1, cy1 = line_window(box, pre, (card.shape[1], card.shape[0]))
@@ -125,11 +137,16 @@ def line_window(box: list[float], pre: dict[str, Any], frame: tuple[int, int]) -
 
 def fit_height(crop: np.ndarray, pre: dict[str, Any]) -> np.ndarray:
     """Resize a line crop to the recogniser's height, its width a multiple of the stride (capped)."""
+    return cv2.resize(crop, line_size(crop.shape[1], crop.shape[0], pre), interpolation=cv2.INTER_AREA)
+
+
+def line_size(width: int, height: int, pre: dict[str, Any]) -> tuple[int, int]:
+    """The recogniser input size ``(W, H)`` of a ``width`` x ``height`` line window: the recogniser
+    height, and the width at the same aspect ratio rounded to a multiple of the stride (capped)."""
     h = pre["recognizer_height"]
     stride = pre["recognizer_stride"]
-    w = int(round(crop.shape[1] * h / max(1, crop.shape[0]) / stride)) * stride
-    w = int(min(pre["recognizer_max_width"], max(stride * 4, w)))
-    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+    w = int(round(width * h / max(1, height) / stride)) * stride
+    return int(min(pre["recognizer_max_width"], max(stride * 4, w))), h
 
 
 def width_buckets(widths: list[int], *, max_ratio: float = 1.6, max_size: int = 32) -> list[list[int]]:
@@ -167,14 +184,24 @@ class CardReader:
         min_class_prob: float = 0.5,
         retry_below: float = 0.9,
         name: str = "",
+        preprocessing: dict[str, Any] | None = None,
     ) -> None:
+        """``preprocessing`` overrides keys of the artifact's recorded preprocessing (for a
+        benchmark of a variant, e.g. ``{"line_warp": "direct"}``)."""
+        recorded = meta.get("preprocessing", {})
+        self.pre = {**DEFAULT_PREPROCESSING, **LEGACY_PREPROCESSING, **recorded, **(preprocessing or {})}
+        if unknown := set(preprocessing or {}) - set(DEFAULT_PREPROCESSING):
+            raise BadConfigError(
+                f"unknown preprocessing keys {sorted(unknown)}; known: {sorted(DEFAULT_PREPROCESSING)}"
+            )
+        if self.pre["line_warp"] not in LINE_WARPS:
+            raise BadConfigError(f"line_warp must be one of {LINE_WARPS}, not {self.pre['line_warp']!r}")
         self.runtime = runtime
         self.model = RUNTIMES.build(runtime, model=model)
         self.nets = TimedNetworks(self.model)
         self.meta = meta
         self.name = name
         self.charset: str = meta.get("charset", CHARSET)
-        self.pre = {**DEFAULT_PREPROCESSING, **meta.get("preprocessing", {})}
         self.localizer = LOCALIZERS.build(localizer, model=self.nets)
         self.cleanup = CLEANUPS.build(cleanup)
         self.min_class_prob = min_class_prob
