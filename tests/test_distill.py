@@ -997,3 +997,41 @@ def test_trust_labels_leaves_kl_out_on_labelled_lines_the_teacher_misreads() -> 
     assert float(out["label"]) == pytest.approx(float(plain["label"]), rel=1e-6)
     with pytest.raises(BadConfigError, match="recognizer"):
         Distillation(part="detector", base={"name": "line_detection"}, teacher=Boom(), trust_labels=True)
+
+
+def test_reviewed_lines_train_the_same_way_whatever_their_random_read_ids(tmp_path: Path) -> None:
+    """The same reads, stored in another order under other random ids, give the same lines in the
+    same order and the same train/val split (so a distillation from reviews can be rerun exactly)."""
+    from idsight.data.lines import LineFolder
+    from idsight.train.distill import load_distill_config, snapshot_lines
+
+    def add(store: ReviewStore, n: int) -> None:
+        crops = {"name": png_bytes(np.full((32, 64, 3), 20 * n, np.uint8))}
+        fields = {"name": {"text": f"N{n}", "confidence": 0.5, "box": None, "lines": {"name": f"N{n}"}}}
+        result = {
+            "image": f"{n}.png",
+            "template": "kr-rrc",
+            "fields": fields,
+            "checks": {},
+            "corrections": [],
+        }
+        rid = store.add_read(result, model_name="m", model_sha256="ab" * 32, crops=crops, image_png=None)
+        store.submit_review(rid, "ann", {"name": {"status": "confirmed", "text": None}})
+
+    snapshots = []
+    for name, order in (("a", range(12)), ("b", reversed(range(12)))):
+        url = f"sqlite:///{tmp_path / name}.db"
+        with ReviewStore(url) as store:
+            for n in order:
+                add(store, n)
+        cfg = load_distill_config(None, [f"reviews={url}", "distill_weight=0"])
+        snapshot_lines(cfg, tmp_path / name, Path("unused-without-cards"))
+        rows = [
+            json.loads(x) for x in (tmp_path / name / "lines.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        val = LineFolder(dir=str(tmp_path / name), split="val", val_fraction=0.3, augment=False)
+        snapshots.append(([(r["text"], r["split_key"]) for r in rows], [r["text"] for r in val.rows], rows))
+    (lines_a, val_a, rows_a), (lines_b, val_b, rows_b) = snapshots
+    assert lines_a == lines_b and val_a == val_b
+    assert 0 < len(val_a) < 12  # the split does split
+    assert {r["read_id"] for r in rows_a}.isdisjoint(r["read_id"] for r in rows_b)  # other random ids

@@ -68,7 +68,9 @@ class LineFolder(Dataset):
         with open(root / "lines.jsonl", encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
         if split != "all":
-            rows = [r for r in rows if in_val(r["read_id"], val_fraction) == (split == "val")]
+            rows = [
+                r for r in rows if in_val(r.get("split_key", r["read_id"]), val_fraction) == (split == "val")
+            ]
         self.root = root
         self.rows = rows
         self.aug = line_augment(seed) if augment and split != "val" else None

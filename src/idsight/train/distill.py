@@ -238,6 +238,14 @@ def check_compatible(t_meta: dict[str, Any], s_meta: dict[str, Any], t_path: Pat
         raise BadConfigError(f"teacher and student crop lines differently ({', '.join(diff)})")
 
 
+def content_key(crops: dict[str, bytes]) -> str:
+    """A read's stable identity for ordering and the train/val split: the hash of its line crops."""
+    h = hashlib.sha256()
+    for key in sorted(crops):
+        h.update(key.encode() + b"\0" + hashlib.sha256(crops[key]).digest())
+    return h.hexdigest()[:16]
+
+
 def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dict[str, Any]:
     """Write ``out_dir/lines.jsonl`` + PNGs; returns what went in (counts, review ids' hash)."""
     from idsight.review.capture import line_targets
@@ -250,17 +258,25 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
     if cfg.reviews:
         from idsight.review.store import ReviewStore
 
+        review_rows: list[dict[str, Any]] = []
         with ReviewStore(cfg.reviews) as store:
             for read in store.iter_reads():
                 reads += 1
                 review_ids += [r.id for r in read.reviews]
+                split_key = content_key(read.crops)
                 for key, text in line_targets(read).items():
                     if text is not None and check_text(text):
                         rejected.append(f"{read.id}/{key}: {''.join(sorted(check_text(text)))!r}")
                         text = None
                     f = f"{read.id}-{key}.png"
                     (out_dir / f).write_bytes(read.crops[key])
-                    rows.append({"file": f, "text": text, "read_id": read.id, "key": key, "source": "review"})
+                    review_rows.append(
+                        {"file": f, "text": text, "read_id": read.id, "split_key": split_key, "key": key}
+                        | {"source": "review"}
+                    )
+        # read ids are random: order and split by the crops' content, so the same reviews train the
+        # same way in every run (the demo's and the benchmark's numbers can be rerun exactly)
+        rows += sorted(review_rows, key=lambda r: (r["split_key"], r["key"]))
     if rejected:
         print(
             f"[distill] {len(rejected)} reviewed line(s) have characters outside the charset and are "
