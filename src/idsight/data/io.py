@@ -163,10 +163,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def lut_planes(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
+def lut_planes(img: np.ndarray, lut: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> (3, H, W) float32 ``lut[c][img[..., c]]``: per-channel normalisation by
-    table lookup (each network's table is its formula evaluated once on the 256 byte values)."""
-    out = np.empty((3, img.shape[0], img.shape[1]), np.float32)
+    table lookup (each network's table is its formula evaluated once on the 256 byte values).
+    ``out``: a (3, H, W) float32 array (or view) to write into, e.g. one crop's place in a batch."""
+    if out is None:
+        out = np.empty((3, img.shape[0], img.shape[1]), np.float32)
     for c in range(3):
         np.take(lut[c], img[:, :, c], out=out[c], mode="clip")  # (bytes: always in range)
     return out

@@ -95,10 +95,8 @@ def line_batch(crops: list[np.ndarray], mean: list[float], std: list[float]) -> 
     lut = _lut(tuple(mean), tuple(std))
     h = crops[0].shape[0]
     x = np.zeros((len(crops), 3, h, max(c.shape[1] for c in crops)), np.float32)
-    for i, crop in enumerate(crops):
-        w = crop.shape[1]
-        for c in range(3):  # the padding stays zero, as pad_batch's
-            np.take(lut[c], crop[:, :, c], out=x[i, c, :, :w], mode="clip")
+    for i, crop in enumerate(crops):  # the padding stays zero, as pad_batch's
+        lut_planes(crop, lut, out=x[i, :, :, : crop.shape[1]])
     return torch.from_numpy(x)
 
 

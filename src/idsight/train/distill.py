@@ -270,10 +270,8 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
                         text = None
                     f = f"{read.id}-{key}.png"
                     (out_dir / f).write_bytes(read.crops[key])
-                    review_rows.append(
-                        {"file": f, "text": text, "read_id": read.id, "split_key": split_key, "key": key}
-                        | {"source": "review"}
-                    )
+                    row = {"file": f, "text": text, "read_id": read.id, "split_key": split_key}
+                    review_rows.append({**row, "key": key, "source": "review"})
         # read ids are random: order and split by the crops' content, so the same reviews train the
         # same way in every run (the demo's and the benchmark's numbers can be rerun exactly)
         rows += sorted(review_rows, key=lambda r: (r["split_key"], r["key"]))
