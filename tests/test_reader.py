@@ -148,6 +148,35 @@ def test_mask_localiser_alternatives_are_other_thresholds_and_the_contour_method
         assert a.corners.shape == (4, 2)
 
 
+def test_a_doubtful_read_runs_the_mask_network_once_and_tries_each_alternative(
+    reader: CardReader, cards: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alternatives reuse the first pass's mask and edge image: on a card the classifier
+    doubts (here every card: ``retry_below`` above 1) the mask network still runs once."""
+    path, rec = cards["kr-rrc"]
+    image = np.asarray(Image.open(path).convert("RGB"))
+    loc = reader.localizer
+    first, lazy = loc.locate(image)
+    alts = list(lazy)
+    assert first is not None and first.method == "mask"
+    assert [a.method for a in alts] == [a.method for a in loc.alternatives(image)]
+    assert all(
+        np.array_equal(a.corners, b.corners) for a, b in zip(alts, loc.alternatives(image), strict=True)
+    )
+
+    doubtful = CardReader(reader.model, reader.meta, retry_below=1.01)
+    calls = []
+    prob = doubtful.localizer._prob
+    monkeypatch.setattr(doubtful.localizer, "_prob", lambda im: calls.append(1) or prob(im))
+    tried = []
+    class_probs = doubtful._class_probs
+    monkeypatch.setattr(doubtful, "_class_probs", lambda card: tried.append(1) or class_probs(card))
+    res = doubtful.read(image)
+    assert len(calls) == 1
+    assert len(tried) == 1 + len(alts)  # the first quadrilateral, then every alternative
+    assert res.template == "kr-rrc"
+
+
 @pytest.mark.parametrize("mode", ["L", "CMYK"])
 def test_grayscale_and_cmyk_cards_are_read(tmp_path: Path, cards: dict, mode: str) -> None:
     path, rec = cards["td1"]

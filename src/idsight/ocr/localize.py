@@ -7,6 +7,7 @@ under another name in ``LOCALIZERS`` and selected in the reader.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,6 +300,18 @@ def refine_quad(gray: np.ndarray | EdgeImage, quad: np.ndarray, band: float, sam
     return out
 
 
+def locate(localizer: Any, image: np.ndarray) -> tuple[Localization | None, Iterator[Localization]]:
+    """``localizer.locate(image)`` where it has one; otherwise its call, and its ``alternatives``
+    (if any) called only once the iterator is read."""
+    if hasattr(localizer, "locate"):
+        return localizer.locate(image)
+
+    def alternatives() -> Iterator[Localization]:
+        yield from getattr(localizer, "alternatives", lambda _: [])(image)
+
+    return localizer(image), alternatives()
+
+
 @LOCALIZERS.register("mask")
 class MaskLocalizer:
     """A learned card mask (the reader's ``localizer`` network) -> quadrilateral -> edge refinement.
@@ -334,13 +347,24 @@ class MaskLocalizer:
         return self.net(x)["maps"].sigmoid()[0, 0].numpy()
 
     def __call__(self, image: np.ndarray) -> Localization | None:
-        return self._fit(EdgeImage(image), self._prob(image), self.thr)
+        return self.locate(image)[0]
 
     def alternatives(self, image: np.ndarray) -> list[Localization]:
+        return list(self.locate(image)[1])
+
+    def locate(self, image: np.ndarray) -> tuple[Localization | None, Iterator[Localization]]:
+        """The quadrilateral, and the alternatives as a lazy iterator that reuses this call's mask
+        and edge image (a reader asks for them only on a doubtful card)."""
         gray, prob = EdgeImage(image), self._prob(image)
-        out = [loc for t in self.alt_thrs if (loc := self._fit(gray, prob, t)) is not None]
-        loc = self.contour(image)
-        return out if loc is None else [*out, loc]
+
+        def alternatives() -> Iterator[Localization]:
+            for t in self.alt_thrs:
+                if (loc := self._fit(gray, prob, t)) is not None:
+                    yield loc
+            if (loc := self.contour(image)) is not None:
+                yield loc
+
+        return self._fit(gray, prob, self.thr), alternatives()
 
     def _fit(self, gray: EdgeImage, prob: np.ndarray, thr: float) -> Localization | None:
         """The quadrilateral of the mask cut at ``thr``, refined on the image's edges (``gray``)."""

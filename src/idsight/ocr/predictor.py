@@ -21,7 +21,7 @@ from idsight.errors import BadConfigError, BadModelError, NoCardError
 from idsight.models.postprocess import ctc_decode_lines, maps_to_boxes
 from idsight.models.reader import ReaderModel
 from idsight.ocr.cleanup import CLEANUPS
-from idsight.ocr.localize import CardView, Localization
+from idsight.ocr.localize import CardView, Localization, locate
 from idsight.ocr.runtime import TimedNetworks  # (also registers the runtimes)
 from idsight.ocr.types import CleanupResult, LineRead
 from idsight.registry import LOCALIZERS, RUNTIMES
@@ -268,13 +268,13 @@ class CardReader:
     ) -> tuple[Localization | None, CardView | None, torch.Tensor | None, float]:
         """The localiser's quadrilateral, or, when the classifier doubts that it holds a card, the
         most card-like of the localiser's alternatives. Returns (loc, card, class probs, classifier ms)."""
-        loc = self.localizer(image)
+        loc, alternatives = locate(self.localizer, image)
         card = None if loc is None else CardView(image, loc)
         t0 = time.perf_counter()
         probs = None if card is None else self._class_probs(card)
         cls_ms = (time.perf_counter() - t0) * 1e3
         if probs is None or _card_prob(probs, forced) < self.retry_below:
-            for alt in getattr(self.localizer, "alternatives", lambda _: [])(image):
+            for alt in alternatives:
                 alt_card = CardView(image, alt)
                 t0 = time.perf_counter()
                 alt_probs = self._class_probs(alt_card)
