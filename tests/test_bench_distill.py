@@ -62,6 +62,9 @@ def test_compare_goals(bench):
     t["overall"]["network_ms_median"], st["overall"]["network_ms_median"] = 80.0, 10.0
     c = bench.compare(t, st)
     assert c["network_speedup_median"] == 8.0 and c["speedup_median"] == 2.5 and not c["goals"]["speedup_ok"]
+    assert c["speedup_ceiling_median"] is None  # the student's time outside its networks not measured
+    st["overall"]["outside_network_ms_median"] = 25.0
+    assert bench.compare(t, st)["speedup_ceiling_median"] == 4.0  # 100 / 25: even free networks fall short
     c = bench.compare(_model(10_000, 100, 0.95, 100.0), _model(900, 9, 0.0, None))  # everything rejected
     assert c["speedup_median"] is None and not c["goals"]["speedup_ok"]
 

@@ -72,10 +72,12 @@ def test_stage_latency_medians_per_stage_and_inside_the_networks() -> None:
     from idsight.metrics import READ_STAGES, stage_latency
 
     timings = [
-        {"localize": 1.0, "detect": 4.0, "networks": 3.0},
-        {"localize": 3.0, "detect": 2.0, "networks": 5.0},
+        {"localize": 1.0, "detect": 4.0, "networks": 3.0, "total": 10.0},
+        {"localize": 3.0, "detect": 2.0, "networks": 5.0, "total": 9.0},
+        {"localize": 2.0, "detect": 3.0, "networks": 1.0, "total": 2.0},
     ]
     s = stage_latency(timings)
     assert set(s["stage_ms_median"]) == set(READ_STAGES)
     assert s["stage_ms_median"]["localize"] == 2.0 and s["stage_ms_median"]["detect"] == 3.0
-    assert s["stage_ms_median"]["cleanup"] == 0.0 and s["network_ms_median"] == 4.0
+    assert s["stage_ms_median"]["cleanup"] == 0.0 and s["network_ms_median"] == 3.0
+    assert s["outside_network_ms_median"] == 4.0  # the median of 7, 4 and 1, not 9.0 - 3.0

@@ -107,4 +107,8 @@ def stage_latency(timings: Sequence[dict[str, float]]) -> dict[str, Any]:
             st: latency_summary([t.get(st, 0.0) for t in timings])["median"] for st in READ_STAGES
         },
         "network_ms_median": latency_summary([t.get("networks", 0.0) for t in timings])["median"],
+        # per read, its total less its network time: what a read would cost with free networks
+        "outside_network_ms_median": latency_summary(
+            [t["total"] - t.get("networks", 0.0) for t in timings if "total" in t]
+        )["median"],
     }
