@@ -127,6 +127,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(DistillConfig trust_reviews false; the behaviour before session 9)",
     )
     ap.add_argument(
+        "--min-teacher-confidence",
+        type=float,
+        default=None,
+        help="shifted: no D term on an unread line the teacher reads less surely than this "
+        "(DistillConfig min_teacher_confidence; default its 0)",
+    )
+    ap.add_argument(
         "--synthetic",
         type=count,
         default=0,
@@ -512,6 +519,8 @@ def condition_config(
         update["kl_weight"] = args.kl_weight
     if args.kl_on_every_line:
         update["trust_reviews"] = False
+    if args.min_teacher_confidence is not None:
+        update["min_teacher_confidence"] = args.min_teacher_confidence
     if args.synthetic:
         update["synthetic"] = args.synthetic
     if args.synthetic_lines:

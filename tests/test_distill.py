@@ -33,7 +33,7 @@ from idsight.review.simulate import simulate_reviews, truth_by_image
 from idsight.review.store import ReviewStore
 from idsight.tasks.distill import Distillation, check_same_classes, load_teacher_part
 from idsight.tasks.losses import kd_kl
-from idsight.tasks.recognition import CTCRecognition, greedy_targets, teacher_reads
+from idsight.tasks.recognition import CTCRecognition, greedy_targets, teacher_confidence, teacher_reads
 from idsight.train.distill import (
     DistillConfig,
     check_compatible,
@@ -254,6 +254,53 @@ def test_greedy_targets_collapse_repeats_drop_blanks_and_stop_at_length() -> Non
     targets, lengths = greedy_targets(logits, torch.tensor([8, 5]))
     assert lengths.tolist() == [4, 2]  # row 0: 3 3 | 3 5 5 | 2 -> 3 3 5 2; row 1 stops after 5 steps
     assert targets.tolist() == [3, 3, 5, 2, 4, 1]
+
+
+def test_teacher_confidence_is_the_least_probable_emitted_character() -> None:
+    path = torch.tensor([[0, 3, 3, 0, 5, 0], [0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 4]])
+    logits = torch.nn.functional.one_hot(path, 9).float() * 6
+    logits[0, 4, 5] = 2.0  # row 0: the 5 is its least sure character
+    logits[0, 3, 0] = 0.5  # a blank that is unsure: not a character, does not count
+    logits[2, 5, 4] = 1.0  # row 2: the 4 lies past its length (5 steps)
+    conf = teacher_confidence(logits, torch.tensor([6, 6, 5]))
+    p = logits.softmax(-1)
+    assert float(conf[0]) == pytest.approx(float(p[0, 4, 5]))
+    assert float(conf[1]) == 0.0  # reads nothing
+    assert float(conf[2]) == pytest.approx(float(p[2, 0, 2]))
+
+
+def test_min_teacher_confidence_drops_every_kd_term_of_doubtful_unread_lines_only() -> None:
+    student, teacher = recognizers()
+    student.eval()
+    teacher.eval()
+    batch = line_batch([True, False, False, False])
+    with torch.no_grad():
+        t_logits = teacher(batch["image"])["logits"]
+    conf = teacher_confidence(t_logits, torch.full((4,), t_logits.shape[1]))
+    thr = float(conf[1:].median())  # splits the unread rows: some sure, some doubtful
+    doubtful = [i for i in (1, 2, 3) if float(conf[i]) < thr]
+    kept = [i for i in range(4) if i not in doubtful]
+    assert doubtful and len(kept) >= 2
+    kw = {"part": "recognizer", "base": CTC, "teacher": teacher, "sequence_weight": 0.5}
+    gated = Distillation(**kw, min_teacher_confidence=thr)
+    out = gated(student, batch)
+    # the same as the ungated task on the kept rows (the labelled row 0 keeps its KL and label)
+    ref = Distillation(**kw)(student, rows(batch, kept))
+    assert float(out["distill"]) == pytest.approx(float(ref["distill"]), rel=1e-5)
+    assert float(out["kd_doubtful"]) == pytest.approx(len(doubtful) / 4)
+    # distillation only: no line counts as read, and a doubtful one gets no gradient at all
+    x = batch["image"].clone().requires_grad_(True)
+    only_kd = Distillation(**kw, label_weight=0.0, min_teacher_confidence=thr)
+    only_kd(student, dict(batch, image=x))["loss"].backward()
+    assert x.grad is not None
+    grads = [float(x.grad[i].abs().sum()) for i in range(4)]
+    assert [g == 0.0 for g in grads] == [float(c) < thr for c in conf]
+    with pytest.raises(BadConfigError, match="recognizer"):
+        Distillation(
+            part="detector", base={"name": "line_detection"}, teacher=Boom(), min_teacher_confidence=0.5
+        )
+    with pytest.raises(BadConfigError, match=r"\(0, 1\]"):
+        Distillation(**kw, min_teacher_confidence=1.5)
 
 
 def test_sequence_kd_is_ctc_on_the_teachers_transcription_for_unread_lines() -> None:

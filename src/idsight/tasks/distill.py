@@ -94,6 +94,7 @@ class Distillation(nn.Module):
         sequence_weight: float = 0.0,
         kl_weight: float = 1.0,
         trust_labels: bool = False,
+        min_teacher_confidence: float = 0.0,
     ) -> None:
         super().__init__()
         if trainee not in ("student", "teacher", "joint"):
@@ -123,6 +124,13 @@ class Distillation(nn.Module):
                     "trust_labels (no KL on lines the teacher misreads) is for the recognizer"
                 )
             kd["kd_trust_labels"] = True
+        if min_teacher_confidence:
+            if part != "recognizer" or not 0 < min_teacher_confidence <= 1:
+                raise BadConfigError(
+                    "min_teacher_confidence (no KD on unread lines the teacher reads unsurely) is for "
+                    f"the recognizer, in (0, 1]; got {min_teacher_confidence!r} for {part}"
+                )
+            kd["kd_min_confidence"] = float(min_teacher_confidence)
         kwargs = dict(base.get("kwargs") or {})
         self.student_task = TASKS.build(base["name"], **{**kwargs, **kd})
         self.label_task = TASKS.build(base["name"], **kwargs)  # the teacher's own loss (joint/teacher)

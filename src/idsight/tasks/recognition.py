@@ -31,6 +31,10 @@ class CTCRecognition:
     With ``kd_trust_labels``, the KL also leaves out each labelled line whose teacher transcription
     differs from its label: where a person (or the generator) says the teacher is wrong, the student
     learns the label alone, not the teacher's mistake as well.
+
+    With ``kd_min_confidence`` above 0, a line nobody labelled whose teacher reading is doubtful
+    (:func:`teacher_confidence` below it) adds no KD term at all, neither KL nor sequence-level:
+    on an unfamiliar domain the teacher's unsure readings are where its mistakes are.
     """
 
     part = "recognizer"
@@ -46,6 +50,7 @@ class CTCRecognition:
         kd_sequence_weight: float = 0.0,
         kd_kl_weight: float = 1.0,
         kd_trust_labels: bool = False,
+        kd_min_confidence: float = 0.0,
     ) -> None:
         self.blank = blank
         self.zero_infinity = zero_infinity
@@ -55,6 +60,7 @@ class CTCRecognition:
         self.kd_sequence_weight = kd_sequence_weight
         self.kd_kl_weight = kd_kl_weight
         self.kd_trust_labels = kd_trust_labels
+        self.kd_min_confidence = kd_min_confidence
 
     def __call__(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         """One batch, or ``{"chunks": [batch, ...]}``: width buckets padded separately, so short
@@ -83,6 +89,13 @@ class CTCRecognition:
         if self.kd_weight > 0 and teacher is not None:
             mask = torch.arange(t)[None, :] < il[:, None]
             unread = ~labelled
+            if self.kd_min_confidence > 0:
+                doubtful = unread & (
+                    teacher_confidence(teacher, il, blank=self.blank) < self.kd_min_confidence
+                )
+                mask &= ~doubtful[:, None]
+                unread = unread & ~doubtful
+                out["kd_doubtful"] = doubtful.float().mean()
             read = None  # the teacher's greedy transcriptions, decoded once for both uses below
             if self.kd_trust_labels or (self.kd_sequence_weight > 0 and bool(unread.any())):
                 read = greedy_targets(teacher, il, blank=self.blank)
@@ -140,6 +153,19 @@ def teacher_reads(read: tuple[Tensor, Tensor], targets: Tensor, tl: Tensor) -> T
     return torch.tensor(
         [torch.equal(a, b) for a, b in zip(got_rows, want_rows, strict=True)], dtype=torch.bool
     )
+
+
+def teacher_confidence(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> Tensor:
+    """(B,) how sure the teacher is of its best-path reading of each row: the lowest softmax
+    probability among the characters it emits (within ``lengths[b]`` steps); 0 for a row where it
+    reads nothing."""
+    probs, best = logits.detach().float().softmax(-1).max(-1)
+    probs, best = probs.cpu(), best.cpu()
+    b, t = best.shape
+    prev = torch.cat([torch.full((b, 1), blank, dtype=best.dtype), best[:, :-1]], dim=1)
+    emitted = (best != blank) & (best != prev) & (torch.arange(t)[None, :] < lengths.cpu()[:, None])
+    low = torch.where(emitted, probs, torch.ones_like(probs)).min(1).values
+    return torch.where(emitted.any(1), low, torch.zeros_like(low))
 
 
 def greedy_targets(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> tuple[Tensor, Tensor]:

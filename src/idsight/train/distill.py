@@ -117,6 +117,13 @@ class DistillConfig(BaseModel):
         "teacher transcription is not its label: the student learns the person's reading there, not "
         "the teacher's mistake (false: KL on every line)",
     )
+    min_teacher_confidence: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="a line no person read adds no D term when the teacher's reading of it is this "
+        "unsure (its least probable character; 0: every unread line distils)",
+    )
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     augment: bool = True
     batch_size: int = Field(default=32, ge=1)
@@ -447,6 +454,7 @@ def distill(
         sequence_weight=cfg.sequence_weight,
         kl_weight=cfg.kl_weight,
         trust_labels=cfg.trust_reviews and cfg.part == "recognizer",
+        min_teacher_confidence=cfg.min_teacher_confidence,
     )
     lines_dir = str(work / "data" / "lines")
     common = {"dir": lines_dir, "val_fraction": cfg.val_fraction, "seed": cfg.seed}
