@@ -161,9 +161,7 @@ def teacher_confidence(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> Te
     reads nothing."""
     probs, best = logits.detach().float().softmax(-1).max(-1)
     probs, best = probs.cpu(), best.cpu()
-    b, t = best.shape
-    prev = torch.cat([torch.full((b, 1), blank, dtype=best.dtype), best[:, :-1]], dim=1)
-    emitted = (best != blank) & (best != prev) & (torch.arange(t)[None, :] < lengths.cpu()[:, None])
+    emitted = _emitted(best, lengths, blank)
     low = torch.where(emitted, probs, torch.ones_like(probs)).min(1).values
     return torch.where(emitted.any(1), low, torch.zeros_like(low))
 
@@ -172,7 +170,13 @@ def greedy_targets(logits: Tensor, lengths: Tensor, *, blank: int = 0) -> tuple[
     """Best-path CTC decoding of (B,T,C) ``logits`` over the first ``lengths[b]`` steps of each row:
     the concatenated label indices and each row's label count (the form ``F.ctc_loss`` takes)."""
     best = logits.detach().argmax(-1).cpu()  # (B, T)
+    keep = _emitted(best, lengths, blank)
+    return best[keep], keep.sum(1)
+
+
+def _emitted(best: Tensor, lengths: Tensor, blank: int) -> Tensor:
+    """(B, T) bool: the steps of a best path ``best`` (B, T) that emit a character (not blank, not a
+    repeat of the step before), within each row's ``lengths``."""
     b, t = best.shape
     prev = torch.cat([torch.full((b, 1), blank, dtype=best.dtype), best[:, :-1]], dim=1)
-    keep = (best != blank) & (best != prev) & (torch.arange(t)[None, :] < lengths.cpu()[:, None])
-    return best[keep], keep.sum(1)
+    return (best != blank) & (best != prev) & (torch.arange(t)[None, :] < lengths.cpu()[:, None])
