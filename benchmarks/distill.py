@@ -693,6 +693,15 @@ def _environment() -> dict[str, Any]:
     return env
 
 
+def emit(doc: dict[str, Any], out: Path | None, **dumps: Any) -> None:
+    """A benchmark's JSON document: to stdout, and to ``out`` when given (``dumps``: json.dumps options)."""
+    text = json.dumps(doc, **dumps)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+
+
 def _git(root: Path, *a: str) -> str:
     return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -775,11 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {e}")
         return 2
     doc["seconds"] = round(time.perf_counter() - t_start, 1)
-    text = json.dumps(doc, ensure_ascii=False, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(doc, args.out, ensure_ascii=False, indent=2)
     _table(doc)
     return 0
 

@@ -27,7 +27,6 @@ by card. Quantisation runs on this machine, so the result says what int8 is wort
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -38,11 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from idsight.models.reader import PARTS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from distill import (  # noqa: E402  (not a package)
     DATA_NOTE,
     _environment,
+    emit,
     log,
     make_cards,
     model_info,
@@ -51,7 +53,6 @@ from distill import (  # noqa: E402  (not a package)
 )
 
 VARIANTS = ("float32", "int8_static", "int8_dynamic")
-PARTS = ("localizer", "classifier", "detector", "recognizer")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -256,8 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     reading_process()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    from idsight.errors import IdsightError
+
     t0 = time.perf_counter()
-    result = run(args)
+    try:
+        result = run(args)
+    except IdsightError as e:  # an unknown or unreadable model: one line, exit 2
+        log(f"error: {e}")
+        return 2
     doc = {
         "benchmark": "quantize",
         "command": "python "
@@ -276,11 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             + "".join(f"{n['per_network'][p]['median_ms']:12.3f}" for p in PARTS)
             + f"{c['latency_ms']['median']:10.2f}{c['field_exact_match']:10.4f}"
         )
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(doc, args.out, indent=1)
     return 0
 
 

@@ -16,7 +16,6 @@ doubtful cards are included); and the median total per card. This explains the s
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,9 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from idsight.models.reader import PARTS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from distill import DATA_NOTE, _environment, log, make_cards, parse_overrides  # noqa: E402  (not a package)
+from distill import DATA_NOTE, _environment, emit, log, make_cards, parse_overrides  # noqa: E402  (not a package)
 
 SHARED = (
     "mask input (resize)",
@@ -43,7 +44,6 @@ SHARED = (
     "line boxes from maps",
     "cleanup",
 )
-NETWORKS = ("localizer", "classifier", "detector", "recognizer")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,7 +109,7 @@ def instrument(reader: Any, timers: Timers) -> None:
     timers.wrap(P, "ctc_decode_lines", "CTC decoding")
     timers.wrap(P, "maps_to_boxes", "line boxes from maps")
     timers.wrap(reader, "cleanup", "cleanup")
-    for part in NETWORKS:
+    for part in PARTS:
         timers.wrap(reader.nets, part, f"network: {part}")
     reader.localizer.net = reader.nets.localizer  # (the localiser holds its own reference)
 
@@ -179,16 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         "environment": _environment(),
         "results": results,
     }
-    labels = [*[f"network: {p}" for p in NETWORKS], *SHARED, "other"]
+    labels = [*[f"network: {p}" for p in PARTS], *SHARED, "other"]
     log(f"{'part (ms per card, mean)':28s}" + "".join(f"{r['model'][-14:]:>16s}" for r in results))
     for k in labels:
         log(f"{k:28s}" + "".join(f"{r['ms_per_card'].get(k, 0.0):16.2f}" for r in results))
     log(f"{'median total':28s}" + "".join(f"{r['median_total_ms']:16.2f}" for r in results))
-    text = json.dumps(doc, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(doc, args.out, indent=1)
     return 0
 
 

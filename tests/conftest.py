@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -44,3 +48,20 @@ def random_reader(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "provenance": {"command": "tests/conftest.py"},
     }
     return model.to_artifact(path, meta)
+
+
+@pytest.fixture(scope="module")
+def benchmark_script() -> Iterator[Callable[[str], ModuleType]]:
+    """Loads a script of benchmarks/ (not a package) by name; its imports of sibling scripts work."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    yield load
+    sys.path.remove(str(bench))

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def prof():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("bench_profile", ROOT / "benchmarks" / "reader_profile.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.path.remove(str(ROOT / "benchmarks"))
+def prof(benchmark_script):
+    return benchmark_script("reader_profile")
 
 
 def test_profile_times_every_part_and_restores_the_reader(prof, tmp_path: Path) -> None:
@@ -35,7 +26,7 @@ def test_profile_times_every_part_and_restores_the_reader(prof, tmp_path: Path) 
     res = prof.profile("default", images, args)
     assert (L.refine_quad, P.fit_height, L.CardView.region, P.lut_planes) == before  # restored
     parts = res["ms_per_card"]
-    for label in (*[f"network: {p}" for p in prof.NETWORKS], *prof.SHARED):
+    for label in (*[f"network: {p}" for p in prof.PARTS], *prof.SHARED):
         assert parts[label] > 0, label  # each wrapped part ran and was timed
     assert res["cards"] == 2 and res["networks_ms"] > 0
     assert res["networks_ms"] + res["outside_networks_ms"] == pytest.approx(res["mean_total_ms"], abs=1e-2)

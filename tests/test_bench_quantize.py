@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def q():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("bench_quantize", ROOT / "benchmarks" / "quantize.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.path.remove(str(ROOT / "benchmarks"))
+def q(benchmark_script):
+    return benchmark_script("quantize")
 
 
 def test_unknown_variant_is_refused(q) -> None:
     with pytest.raises(SystemExit) as e:
         q.parse_args(["--variants", "float32,int4"])
     assert e.value.code == 2
+
+
+def test_an_unknown_model_is_one_error_line(q, tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.safetensors"
+    assert q.main(["--model", str(missing), "--count", "1", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "nope.safetensors" in err[-1]
+    assert "Traceback" not in "\n".join(err)
 
 
 def test_capture_sees_every_network_and_restores_the_reader(q, tmp_path: Path) -> None:
