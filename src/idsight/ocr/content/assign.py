@@ -1,0 +1,320 @@
+"""Fields from content: text lines (text, box, confidence) -> a document type's field values.
+
+Layout-free. Each line is matched against the spec by
+- printed labels in the spec's vocabularies, inline (``Surname: KIM``) or as anchors
+  (a label line with its value below or beside it);
+- value formats (dates in any print style, RRNs, codes, names) and lexicons;
+- relative geometry (near a label; ``after`` order when nothing is labelled);
+then fields are assigned greedily, best evidence first, one line per field (plus continuation lines
+for multi-line fields). The MRZ is read on its own and cross-checked against the visual zone; a field
+the visual zone lacks is taken from a valid MRZ. Lines that fit no field are returned as unassigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
+from idsight.ocr.content.formats import fold, fold_char
+from idsight.ocr.content.mrz import MrzRead, find_mrz, mrz_name_form
+from idsight.ocr.content.spec import DocSpec, FieldRule
+
+Box = tuple[float, float, float, float]
+LABEL_INLINE = 2.0  # evidence weights, in units of a perfect format match
+LABEL_ANCHOR = 1.5
+OTHER_ANCHOR = -1.0
+LEXICON_HIT = 0.2
+MIN_SCORE = 0.5
+_SEPARATORS = " :/|.,-"
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    box: Box  # x0, y0, x1, y1 in the rectified card frame
+    confidence: float = 1.0
+
+    @property
+    def height(self) -> float:
+        return max(1.0, self.box[3] - self.box[1])
+
+    @property
+    def cy(self) -> float:
+        return (self.box[1] + self.box[3]) / 2
+
+
+@dataclass
+class FieldValue:
+    value: str
+    confidence: float
+    box: Box | None
+    source: str  # viz | mrz
+    lines: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Assignment:
+    doc_type: str
+    fields: dict[str, FieldValue]
+    unassigned: list[int]  # indices of lines that fit no field
+    checks: dict[str, bool]
+    mrz: MrzRead | None
+    titles: list[int]
+    labels: dict[int, str]  # label lines (anchors and inline) -> field
+
+
+def _key(text: str) -> str:
+    return "".join(fold(text).split())
+
+
+def strip_label(text: str, labels: Sequence[str]) -> tuple[int, str] | None:
+    """If ``text`` starts with one or more of ``labels`` (bilingual ``Surname / Nom``), the number of
+    label characters matched and the rest of the line; None if it does not start with a label."""
+    norm = " ".join(text.split())
+    pieces = [(f, i) for i, c in enumerate(norm) for f in fold_char(c)]
+    folded = "".join(f for f, _ in pieces)
+    pos, matched = 0, 0
+    while True:
+        rest = folded[pos:].lstrip(_SEPARATORS)
+        hit = max((lab for lab in labels if _starts_with(rest, lab)), key=len, default=None)
+        if hit is None:
+            break
+        pos += len(folded) - pos - len(rest) + _prefix_length(rest, hit)
+        matched += len(hit)
+    if matched == 0:
+        return None
+    cut = pieces[pos][1] if pos < len(pieces) else len(norm)
+    return matched, norm[cut:].strip(_SEPARATORS)
+
+
+def _starts_with(text: str, label: str) -> bool:
+    """``text`` starts with ``label`` (spaces ignored for Hangul), ending at a word boundary."""
+    n = _prefix_length(text, label)
+    return n > 0 and (n == len(text) or not text[n].isalnum() or not label[-1].isascii())
+
+
+def _prefix_length(text: str, label: str) -> int:
+    """Characters of ``text`` that spell ``label`` (inner spaces of text skipped); 0 if they don't."""
+    i = 0
+    for c in label:
+        if c == " ":
+            while i < len(text) and text[i] == " ":
+                i += 1
+            continue
+        while i < len(text) and text[i] == " " and not c.isascii():
+            i += 1
+        if i >= len(text) or text[i] != c:
+            return 0
+        i += 1
+    return i
+
+
+def _below_or_beside(line: TextLine, anchor: TextLine) -> float:
+    """1 for a value right below or right of its label, falling to 0 with distance."""
+    h = anchor.height
+    dy = line.box[1] - anchor.box[3]
+    dx = line.box[0] - anchor.box[0]
+    below = -0.5 * h <= dy <= 2.5 * h and abs(dx) <= 4 * h
+    beside = (
+        abs(line.cy - anchor.cy) <= 0.7 * max(h, line.height) and 0 <= line.box[0] - anchor.box[2] <= 12 * h
+    )
+    if beside:
+        return 1.0
+    if below:
+        return 1.0 - max(0.0, dy) / (5 * h) - abs(dx) / (12 * h)
+    return 0.0
+
+
+def _value_score(rule: FieldRule, text: str) -> tuple[str, float] | None:
+    parsed = rule.format.parse(text)
+    if parsed is None:
+        return None
+    bonus = LEXICON_HIT if rule.lexicon is not None and rule.lexicon.hit(parsed.value) else 0.0
+    return parsed.value, parsed.score + bonus
+
+
+def _is_title(text: str, spec: DocSpec) -> bool:
+    key = _key(text)
+    return bool(key) and any(_key(t) == key or (len(t) > 6 and _key(t) in key) for t in spec.titles)
+
+
+def _continuation(lines: Sequence[TextLine], first: int, free: set[int], labelled: set[int]) -> int | None:
+    """An unlabelled free line right below line ``first``, left-aligned with it."""
+    a = lines[first]
+    best = None
+    for i in free - labelled:
+        b = lines[i]
+        gap = b.box[1] - a.box[3]
+        if -0.3 * a.height <= gap <= 1.2 * a.height and abs(b.box[0] - a.box[0]) <= 2 * a.height:
+            if 0.6 <= b.height / a.height <= 1.6 and (best is None or b.box[1] < lines[best].box[1]):
+                best = i
+    return best
+
+
+def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
+    """Assign ``lines`` to ``spec``'s fields by content; see the module docstring."""
+    n = len(lines)
+    titles = [i for i, line in enumerate(lines) if _is_title(line.text, spec)]
+    mrz = None
+    if spec.mrz is not None:
+        mrz = find_mrz([line.text for line in lines], [line.cy for line in lines], spec.mrz)
+    used = set(titles) | set(mrz.line_indices if mrz else [])
+
+    # labels: anchors (a label alone) and inline labels (label + value)
+    inline: dict[int, tuple[str, str]] = {}  # line -> (field, value text)
+    anchors: dict[str, list[int]] = {}
+    labels: dict[int, str] = {}
+    for i, line in enumerate(lines):
+        if i in used:
+            continue
+        best: tuple[int, str, str] | None = None
+        for rule in spec.fields:
+            hit = strip_label(line.text, rule.labels) if rule.labels else None
+            if hit is not None and (best is None or hit[0] > best[0]):
+                best = (hit[0], rule.name, hit[1])
+        if best is None:
+            continue
+        _, name, rest = best
+        labels[i] = name
+        if rest and rule_accepts(spec, name, rest, lines, i):
+            inline[i] = (name, rest)
+        else:
+            anchors.setdefault(name, []).append(i)
+    anchor_lines = {i for ids in anchors.values() for i in ids}
+
+    # candidates: (score, field order, reading order, field, line, value)
+    reading = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (lines[i].cy, lines[i].box[0])))}
+    cands = []
+    for i, line in enumerate(lines):
+        if i in used or i in anchor_lines:
+            continue
+        for order, rule in enumerate(spec.fields):
+            if i in inline and inline[i][0] != rule.name:
+                continue
+            text = inline[i][1] if i in inline else line.text
+            scored = _value_score(rule, text)
+            if scored is None:
+                if i not in inline:
+                    continue
+                scored = (" ".join(text.split()), 0.1)  # labelled but unreadable as the format
+            value, score = scored
+            if i in inline:
+                score += LABEL_INLINE
+            near = max((_below_or_beside(line, lines[a]) for a in anchors.get(rule.name, [])), default=0.0)
+            score += LABEL_ANCHOR * near
+            others = max(
+                (
+                    _below_or_beside(line, lines[a])
+                    for f, ids in anchors.items()
+                    if f != rule.name
+                    for a in ids
+                ),
+                default=0.0,
+            )
+            if others > near:
+                score += OTHER_ANCHOR * others
+            if score >= MIN_SCORE:
+                cands.append((-score, order, reading[i], rule.name, i, value))
+    cands.sort()
+
+    fields: dict[str, FieldValue] = {}
+    taken: set[int] = set()
+    for neg, _, _, name, i, value in cands:
+        if name in fields or i in taken:
+            continue
+        line = lines[i]
+        fields[name] = FieldValue(value, round(line.confidence * min(1.0, -neg), 4), line.box, "viz", [i])
+        taken.add(i)
+    _order_unlabelled(spec, fields, lines, inline, anchors)
+
+    free = set(range(n)) - used - anchor_lines - taken
+    for rule in spec.fields:
+        fv = fields.get(rule.name)
+        for _ in range(rule.lines - 1):
+            if fv is None:
+                break
+            nxt = _continuation(lines, fv.lines[-1], free, set(inline))
+            if nxt is None:
+                break
+            fv.value = f"{fv.value} {' '.join(lines[nxt].text.split())}"
+            fv.lines.append(nxt)
+            fv.box = _union(fv.box, lines[nxt].box)
+            fv.confidence = round(min(fv.confidence, lines[nxt].confidence), 4)
+            free.discard(nxt)
+
+    checks: dict[str, bool] = {}
+    printed = {k: v.value for k, v in fields.items()}  # the visual zone, before the MRZ fills in
+    if mrz is not None:
+        _merge_mrz(spec, fields, mrz, lines)
+        checks.update(mrz.checks)
+    for rule in spec.fields:
+        fv = fields.get(rule.name)
+        if rule.check is not None and fv is not None:
+            checks[f"{rule.name}_{rule.check}"] = CHECKS.get(rule.check)(fv.value)
+    values = {**{k: v.value for k, v in fields.items()}, **printed}
+    mrz_values = _mrz_values(spec, mrz) if mrz is not None else {}
+    for cc in spec.cross_checks:
+        checks.update(CROSS_CHECKS.get(cc.rule)(values, mrz_values, cc.fields))
+    return Assignment(spec.name, fields, sorted(free), checks, mrz, titles, labels)
+
+
+def rule_accepts(spec: DocSpec, name: str, rest: str, lines: Sequence[TextLine], i: int) -> bool:
+    """A label followed by text: inline value unless the text is itself only labels."""
+    return not any(
+        strip_label(rest, r.labels) is not None and r.labels for r in spec.fields if r.name != name
+    ) or (spec.field(name).format.parse(rest) is not None)
+
+
+def _union(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _order_unlabelled(
+    spec: DocSpec,
+    fields: dict[str, FieldValue],
+    lines: Sequence[TextLine],
+    inline: Mapping[int, tuple[str, str]],
+    anchors: Mapping[str, list[int]],
+) -> None:
+    """``after: g``: when neither field is labelled and f was given the line above g's, swap them."""
+    for rule in spec.fields:
+        if rule.after is None or rule.name not in fields or rule.after not in fields:
+            continue
+        f, g = fields[rule.name], fields[rule.after]
+        if any(i in inline for i in f.lines + g.lines) or rule.name in anchors or rule.after in anchors:
+            continue
+        lf, lg = lines[f.lines[0]], lines[g.lines[0]]
+        if (lf.cy, lf.box[0]) < (lg.cy, lg.box[0]) and spec.field(rule.after).format.parse(
+            lf.text
+        ) is not None:
+            if rule.format.parse(lg.text) is not None:
+                fields[rule.name], fields[rule.after] = g, f
+
+
+def _mrz_values(spec: DocSpec, mrz: MrzRead) -> dict[str, str]:
+    return {r.name: mrz.values[r.mrz] for r in spec.fields if r.mrz is not None and r.mrz in mrz.values}
+
+
+def _merge_mrz(spec: DocSpec, fields: dict[str, FieldValue], mrz: MrzRead, lines: Sequence[TextLine]) -> None:
+    """The MRZ field itself; fields the visual zone lacks come from the MRZ when its checks allow."""
+    conf = min((lines[i].confidence for i in mrz.line_indices), default=1.0)
+    box = None
+    for i in mrz.line_indices:
+        box = _union(box, lines[i].box)
+    for rule in spec.fields:
+        if rule.format_type == "mrz":
+            fields[rule.name] = FieldValue(mrz.text, round(conf, 4), box, "mrz", list(mrz.line_indices))
+    for name, value in _mrz_values(spec, mrz).items():
+        rule = spec.field(name)
+        trusted = mrz.checks.get(f"mrz_check_{rule.mrz}", mrz.checks.get("mrz_check_composite", False))
+        viz = fields.get(name)
+        if viz is None:
+            if trusted or mrz.valid:
+                fields[name] = FieldValue(value, round(conf, 4), box, "mrz", list(mrz.line_indices))
+        elif (
+            mrz_name_form(viz.value) != mrz_name_form(value) and trusted and rule.format_type != "latin_name"
+        ):
+            fields[name] = FieldValue(value, round(conf, 4), viz.box, "mrz", viz.lines)

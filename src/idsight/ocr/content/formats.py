@@ -1,0 +1,287 @@
+"""Value formats: how a field's printed text is recognised and normalised, whatever the layout.
+
+A spec names a format and its parameters (``format: {type: date, orders: [dmy, ymd]}``); ``FORMATS``
+builds it with keyword arguments. ``parse(text)`` returns the normalised value and how well the text
+fits (0-1], or None when it does not fit at all. Formats know nothing of positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from idsight.ocr.cleanup.dates import make_date
+from idsight.registry import Registry
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: str
+    score: float  # (0, 1]: how well the text fits the format
+
+
+class Format(Protocol):
+    def parse(self, text: str) -> Parsed | None: ...
+
+
+FORMATS: Registry[Format] = Registry("value format")
+
+
+def fold_char(c: str) -> str:
+    """One character upper-cased without accents (Hangul syllables stay whole)."""
+    bare = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+    return unicodedata.normalize("NFC", bare).upper()
+
+
+def fold(text: str) -> str:
+    """Upper case without accents, runs of whitespace collapsed (for labels and month names)."""
+    return " ".join("".join(fold_char(c) for c in text).split())
+
+
+def squash(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def is_hangul(c: str) -> bool:
+    return "\uac00" <= c <= "\ud7a3"
+
+
+# -- dates ----------------------------------------------------------------------------------------
+MONTHS: dict[str, int] = {}
+for _m, _names in enumerate(
+    (
+        "JAN JANV JANUARY JANVIER JANUAR ENE ENERO GEN GENNAIO STY",
+        "FEB FEV FEVR FEBRUARY FEVRIER FEBRUAR FEBRERO FEBBRAIO LUT",
+        "MAR MARS MARCH MAR MARZ MRZ MARZO MAERZ",
+        "APR AVR APRIL AVRIL ABR ABRIL APRILE KWI",
+        "MAY MAI MAJ MAYO MAG MAGGIO",
+        "JUN JUIN JUNE JUNI JUNIO GIU GIUGNO CZE",
+        "JUL JUIL JULY JUILLET JULI JULIO LUG LUGLIO LIP",
+        "AUG AOU AOUT AUGUST AGO AGOSTO SIE",
+        "SEP SEPT SEPTEMBER SEPTEMBRE SEPTIEMBRE SET SETTEMBRE WRZ",
+        "OCT OKT OCTOBER OCTOBRE OKTOBER OCTUBRE OTT OTTOBRE PAZ",
+        "NOV NOVEMBER NOVEMBRE NOVIEMBRE LIS",
+        "DEC DEZ DIC DECEMBER DECEMBRE DEZEMBER DICIEMBRE DICEMBRE GRU",
+    ),
+    start=1,
+):
+    for _n in _names.split():
+        MONTHS.setdefault(_n, _m)
+
+_TOKEN = re.compile(r"\d+|[A-Z]+")
+_KR_UNITS = str.maketrans({"년": ".", "월": ".", "일": "."})
+ORDERS = ("dmy", "ymd", "mdy")
+
+
+def _date_from(tokens: list[str], order: str) -> dt.date | None:
+    numbers = [t for t in tokens if t.isdigit()]
+    names = [MONTHS[t] for t in tokens if not t.isdigit()]
+    if names:  # a month name fixes the month; the 4-digit number is the year
+        if len(names) != 1 or len(numbers) != 2:
+            return None
+        years = [n for n in numbers if len(n) == 4]
+        if len(years) != 1:
+            return None
+        day = next(n for n in numbers if n is not years[0])
+        return make_date(int(years[0]), names[0], int(day)) if len(day) <= 2 else None
+    if len(numbers) == 1 and len(numbers[0]) == 8:  # 20240131 / 31012024
+        n = numbers[0]
+        numbers = [n[:4], n[4:6], n[6:]] if order == "ymd" else [n[:2], n[2:4], n[4:]]
+    if len(numbers) != 3:
+        return None
+    parts = dict(zip(order, numbers, strict=True))
+    if len(parts["y"]) != 4 or len(parts["m"]) > 2 or len(parts["d"]) > 2:
+        return None
+    return make_date(int(parts["y"]), int(parts["m"]), int(parts["d"]))
+
+
+@dataclass(frozen=True)
+class DateFormat:
+    """Dates in any common print style: ``2024. 1. 31.``, ``31.01.2024``, ``31 JAN 2024``, ``2024년 1월 31일``,
+    ``31 JAN/JANV 2024``; ``orders`` lists the numeric orders this document type prints."""
+
+    orders: tuple[str, ...]
+
+    def parse(self, text: str) -> Parsed | None:
+        folded = fold(text.translate(_KR_UNITS))
+        tokens = _TOKEN.findall(folded)
+        # bilingual month names (OCT/OKT): keep the first that is a month
+        kept: list[str] = []
+        for t in tokens:
+            if t.isdigit():
+                kept.append(t)
+            elif t in MONTHS:
+                if not any(not k.isdigit() for k in kept):
+                    kept.append(t)
+            else:
+                return None
+        found = {d for order in self.orders if (d := _date_from(kept, order)) is not None}
+        if len(found) != 1:
+            return None
+        day = found.pop()
+        stray = sum(not (c.isalnum() or c in " .,/-") for c in folded)
+        return Parsed(day.isoformat(), 1.0 if stray == 0 else 0.7)
+
+
+@FORMATS.register("date")
+def date_format(*, orders: Sequence[str] = ("dmy", "ymd"), output: str = "iso") -> DateFormat:
+    bad = [o for o in orders if o not in ORDERS]
+    if bad or not orders:
+        raise ValueError(f"orders must be a non-empty list of {', '.join(ORDERS)}; got {list(orders)}")
+    if output != "iso":
+        raise ValueError(f"output {output!r} is not supported (iso)")
+    return DateFormat(tuple(orders))
+
+
+# -- codes and names ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegexFormat:
+    pattern: re.Pattern[str]
+
+    def parse(self, text: str) -> Parsed | None:
+        compact = "".join(squash(text).split())
+        return Parsed(compact, 0.8) if self.pattern.fullmatch(compact) else None
+
+
+@FORMATS.register("regex")
+def regex_format(*, pattern: str) -> RegexFormat:
+    try:
+        return RegexFormat(re.compile(pattern))
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression ({err})") from None
+
+
+_RRN = re.compile(r"(\d{6})\s*[-–—]\s*(\d{7})")
+
+
+@dataclass(frozen=True)
+class RrnFormat:
+    def parse(self, text: str) -> Parsed | None:
+        m = _RRN.fullmatch(squash(text))
+        return Parsed(f"{m[1]}-{m[2]}", 1.0) if m else None
+
+
+@FORMATS.register("rrn")
+def rrn_format() -> RrnFormat:
+    return RrnFormat()
+
+
+_PAREN = re.compile(r"\s*[(（][^)）]*[)）]\s*")
+
+
+@dataclass(frozen=True)
+class HangulNameFormat:
+    """2-5 Hangul syllables; a Hanja name in parentheses after it is dropped."""
+
+    min: int
+    max: int
+
+    def parse(self, text: str) -> Parsed | None:
+        bare = "".join(_PAREN.sub(" ", squash(text)).split())
+        if not self.min <= len(bare) <= self.max or not all(is_hangul(c) for c in bare):
+            return None
+        return Parsed(bare, 0.7)
+
+
+@FORMATS.register("hangul_name")
+def hangul_name_format(*, min: int = 2, max: int = 5) -> HangulNameFormat:
+    if not 1 <= min <= max:
+        raise ValueError(f"need 1 <= min <= max, got min={min}, max={max}")
+    return HangulNameFormat(min, max)
+
+
+_ADDRESS_UNIT = re.compile(r"(시|도|구|군|읍|면|동|리|로|길|가)$")
+
+
+@dataclass(frozen=True)
+class KrAddressFormat:
+    """A Korean address line: Hangul words with administrative units (시, 구, 로, 길, ...) and numbers."""
+
+    def parse(self, text: str) -> Parsed | None:
+        value = squash(text)
+        words = value.split()
+        if len(words) < 2 or not any(is_hangul(c) for c in value):
+            return None
+        units = sum(bool(_ADDRESS_UNIT.search(w.strip("(),"))) for w in words)
+        if units == 0:
+            return None
+        return Parsed(value, min(1.0, 0.5 + 0.2 * units))
+
+
+@FORMATS.register("kr_address")
+def kr_address_format() -> KrAddressFormat:
+    return KrAddressFormat()
+
+
+@dataclass(frozen=True)
+class SuffixFormat:
+    """Text that ends with one of ``suffixes`` (an issuing authority: ``서울특별시 종로구청장``)."""
+
+    suffixes: tuple[str, ...]
+
+    def parse(self, text: str) -> Parsed | None:
+        value = squash(text)
+        compact = value.replace(" ", "")
+        if len(compact) > max(map(len, self.suffixes)) and compact.endswith(self.suffixes):
+            return Parsed(value, 1.0)
+        return None
+
+
+@FORMATS.register("suffix")
+def suffix_format(*, suffixes: Sequence[str]) -> SuffixFormat:
+    if not suffixes or not all(isinstance(s, str) and s for s in suffixes):
+        raise ValueError("suffixes must be a non-empty list of non-empty strings")
+    return SuffixFormat(tuple(sorted(suffixes, key=len, reverse=True)))
+
+
+_LATIN_NAME = re.compile(r"[A-ZÀ-ÖØ-ÞŁŒŠŽŸĆČĘĚŃŇŘŚŞŤŮŹŻ' -]+")
+
+
+@dataclass(frozen=True)
+class LatinNameFormat:
+    """Names in upper-case Latin letters, accents allowed (``MÜLLER-LÜDENSCHEIDT``, ``O'NEIL``)."""
+
+    def parse(self, text: str) -> Parsed | None:
+        value = squash(text).upper() if squash(text).isupper() else squash(text)
+        if not _LATIN_NAME.fullmatch(value) or sum(c.isalpha() for c in value) < 2:
+            return None
+        return Parsed(value, 0.6)
+
+
+@FORMATS.register("latin_name")
+def latin_name_format() -> LatinNameFormat:
+    return LatinNameFormat()
+
+
+@dataclass(frozen=True)
+class ChoiceFormat:
+    values: Mapping[str, str]
+
+    def parse(self, text: str) -> Parsed | None:
+        key = "".join(fold(text).split())
+        value = self.values.get(key)
+        return Parsed(value, 1.0) if value is not None else None
+
+
+@FORMATS.register("choice")
+def choice_format(*, values: Mapping[str, Any]) -> ChoiceFormat:
+    if not isinstance(values, Mapping) or not values:
+        raise ValueError("values must be a non-empty mapping of printed text to value")
+    return ChoiceFormat({"".join(fold(str(k)).split()): str(v) for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class MrzFormat:
+    """The machine-readable zone: read by ``idsight.ocr.content.mrz``, never from one line."""
+
+    def parse(self, text: str) -> Parsed | None:
+        return None
+
+
+@FORMATS.register("mrz")
+def mrz_format() -> MrzFormat:
+    return MrzFormat()

@@ -1,0 +1,176 @@
+"""The machine-readable zone, found among a card's text lines and read on its own.
+
+Lines are MRZ candidates by content (long runs of ``A-Z 0-9 <``), never by position. A spec's MRZ
+layout (``mrz-layouts.yaml``) gives the fields and check digits; the ICAO check digits are verified
+per field and for the composite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from idsight.icao import mrz_check_digit
+from idsight.ocr.cleanup.dates import parse_yymmdd
+from idsight.ocr.content.spec import MrzLayout, MrzRule
+
+_LOOKALIKE = str.maketrans({"«": "<", "‹": "<", "〈": "<", "(": "<", "[": "<", "{": "<", "_": "<", "ㄑ": "<"})
+_MRZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
+
+
+def mrz_text(text: str) -> str:
+    """A line as MRZ characters: no spaces, look-alikes of ``<`` mapped, upper case."""
+    return "".join(text.split()).translate(_LOOKALIKE).upper()
+
+
+def looks_like_mrz(text: str, *, min_length: int = 12) -> bool:
+    """Mostly MRZ characters, long, and holding a run of fillers."""
+    s = mrz_text(text)
+    if len(s) < min_length or "<<" not in s:
+        return False
+    return sum(c in _MRZ_CHARS for c in s) >= 0.9 * len(s)
+
+
+def mrz_name_form(text: str) -> str:
+    """How the MRZ writes a name: upper case, no accents, ``<``, hyphens and apostrophes as spaces."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+    bare = bare.replace("ß", "SS").replace("Ø", "O").replace("Æ", "AE").replace("Ł", "L")
+    for sep in "<-'":
+        bare = bare.replace(sep, " ")
+    return " ".join(bare.split())
+
+
+@dataclass
+class MrzRead:
+    """An MRZ read from lines: the fitted lines, their raw fields, values per layout field and checks."""
+
+    lines: list[str]
+    line_indices: list[int]  # which input lines were used
+    raw: dict[str, str]
+    values: dict[str, str]
+    checks: dict[str, bool] = field(default_factory=dict)
+    length_fit: float = 1.0  # the longest line read over the layout's line length
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.checks) and all(self.checks.values())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _fit(s: str, length: int) -> str:
+    """Lost trailing fillers are restored; an over-long read keeps its first ``length`` characters."""
+    return s[:length] if len(s) >= length else s + "<" * (length - len(s))
+
+
+def _slice(lines: Sequence[str], span: tuple[int, int, int]) -> str:
+    li, a, b = span
+    return lines[li][a:b]
+
+
+def _check_ok(data: str, digit: str) -> bool:
+    try:
+        return mrz_check_digit(data) == digit
+    except ValueError:
+        return False
+
+
+def parse_mrz(lines: Sequence[str], layout: MrzLayout, *, today: dt.date | None = None) -> MrzRead:
+    """Read fitted MRZ lines with ``layout``: raw fields, their values, and every check digit."""
+    today = today or dt.date.today()
+    fitted = [_fit(mrz_text(s), layout.length) for s in lines]
+    raw = {name: _slice(fitted, f.span) for name, f in layout.fields.items()}
+    checks = {}
+    for name, f in layout.fields.items():
+        if f.check is not None:
+            li, col = f.check
+            data = raw[name]
+            if name == "personal_number" and set(data) == {"<"} and fitted[li][col] in "<0":
+                continue  # an empty optional number may carry a filler as its check digit
+            checks[f"mrz_check_{name}"] = _check_ok(data, fitted[li][col])
+    if layout.composite is not None:
+        spans, (li, col) = layout.composite
+        checks["mrz_check_composite"] = _check_ok("".join(_slice(fitted, s) for s in spans), fitted[li][col])
+    values: dict[str, str] = {}
+    for name, text in raw.items():
+        bare = text.replace("<", " ").strip()
+        if name in ("date_of_birth", "date_of_expiry"):
+            day = parse_yymmdd(text, past=name == "date_of_birth", today=today)
+            if day is not None:
+                values[name] = day.isoformat()
+        elif name == "name":
+            surname, _, given = text.partition("<<")
+            values["surname"] = " ".join(surname.replace("<", " ").split())
+            values["given_names"] = " ".join(given.replace("<", " ").split())
+        elif name == "sex":
+            values[name] = "X" if text == "<" else text
+        elif name == "document_number":
+            values[name] = text.replace("<", "")
+        elif bare:
+            values[name] = " ".join(bare.split())
+    return MrzRead(fitted, [], raw, values, checks)
+
+
+def find_mrz(texts: Sequence[str], ys: Sequence[float], rule: MrzRule) -> MrzRead | None:
+    """The best window of consecutive MRZ-like lines (top to bottom) for ``rule``'s layout, or None."""
+    layout = rule.layout
+    cands = sorted((y, i) for i, (t, y) in enumerate(zip(texts, ys, strict=True)) if looks_like_mrz(t))
+    if len(cands) < layout.lines:
+        return None
+    best: tuple[float, MrzRead] | None = None
+    for start in range(len(cands) - layout.lines + 1):
+        idx = [i for _, i in cands[start : start + layout.lines]]
+        lengths = [len(mrz_text(texts[i])) for i in idx]
+        if any(n > layout.length + max(4, layout.length // 6) or n < layout.length // 2 for n in lengths):
+            continue
+        read = parse_mrz([texts[i] for i in idx], layout)
+        read.line_indices = idx
+        read.length_fit = max(lengths) / layout.length
+        code = read.raw.get("document_code", "")[:1]
+        score = sum(read.checks.values()) - 0.1 * sum(abs(n - layout.length) for n in lengths)
+        score += 1.0 if not rule.document_codes or code in rule.document_codes else -2.0
+        if best is None or score > best[0]:
+            best = (score, read)
+    return best[1] if best else None
+
+
+def _mrz_field(value: str, width: int) -> str:
+    text = mrz_name_form(value).replace(" ", "<")
+    return (text + "<" * width)[:width]
+
+
+def compose_mrz(layout: MrzLayout, values: dict[str, str]) -> list[str]:
+    """The MRZ lines that ``layout`` prints for ``values`` (ISO dates, names as printed), with every
+    check digit computed: the inverse of ``parse_mrz``, used by the generator and the tests."""
+    lines = [["<"] * layout.length for _ in range(layout.lines)]
+
+    def put(span: tuple[int, int, int], text: str) -> None:
+        li, a, b = span
+        lines[li][a:b] = list(_mrz_field(text, b - a))
+
+    for name, f in layout.fields.items():
+        if name == "name":
+            given = values.get("given_names", "")
+            name_text = mrz_name_form(values.get("surname", "")).replace(" ", "<") + "<<"
+            name_text += mrz_name_form(given).replace(" ", "<")
+            li, a, b = f.span
+            lines[li][a:b] = list((name_text + "<" * (b - a))[: b - a])
+        elif name in ("date_of_birth", "date_of_expiry") and name in values:
+            y, m, d = values[name].split("-")
+            put(f.span, f"{y[2:]}{m}{d}")
+        elif name in values:
+            put(f.span, values[name])
+    for f in layout.fields.values():
+        if f.check is not None:
+            li, col = f.check
+            lines[li][col] = mrz_check_digit(_slice(["".join(x) for x in lines], f.span))
+    if layout.composite is not None:
+        spans, (li, col) = layout.composite
+        text = ["".join(x) for x in lines]
+        lines[li][col] = mrz_check_digit("".join(_slice(text, s) for s in spans))
+    return ["".join(x) for x in lines]
