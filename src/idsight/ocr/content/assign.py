@@ -139,6 +139,12 @@ def _is_title(text: str, spec: DocSpec) -> bool:
     return bool(key) and any(_key(t) == key or (len(t) > 6 and _key(t) in key) for t in spec.titles)
 
 
+def _is_heading(text: str, spec: DocSpec) -> bool:
+    """A line made only of the spec's heading words (``NATIONAL ID CARD``, ``REPUBLIC OF KOREA``)."""
+    words = [w.strip(".,:;/") for w in fold(text).replace("/", " ").split()]
+    return bool(words) and all(w in spec.header_words for w in words if w)
+
+
 def _continuation(lines: Sequence[TextLine], first: int, free: set[int], labelled: set[int]) -> int | None:
     """An unlabelled free line right below line ``first``, left-aligned with it."""
     a = lines[first]
@@ -159,7 +165,8 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
     mrz = None
     if spec.mrz is not None:
         mrz = find_mrz([line.text for line in lines], [line.cy for line in lines], spec.mrz)
-    used = set(titles) | set(mrz.line_indices if mrz else [])
+    headings = {i for i, line in enumerate(lines) if i not in titles and _is_heading(line.text, spec)}
+    used = set(titles) | headings | set(mrz.line_indices if mrz else [])
 
     # labels: anchors (a label alone) and inline labels (label + value)
     inline: dict[int, tuple[str, str]] = {}  # line -> (field, value text)
@@ -256,7 +263,9 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
     mrz_values = _mrz_values(spec, mrz) if mrz is not None else {}
     for cc in spec.cross_checks:
         checks.update(CROSS_CHECKS.get(cc.rule)(values, mrz_values, cc.fields))
-    return Assignment(spec.name, fields, sorted(free), checks, mrz, titles, labels)
+    placed = {i for fv in fields.values() for i in fv.lines}
+    unassigned = sorted(set(range(n)) - set(titles) - anchor_lines - placed)
+    return Assignment(spec.name, fields, unassigned, checks, mrz, titles, labels)
 
 
 def rule_accepts(spec: DocSpec, name: str, rest: str, lines: Sequence[TextLine], i: int) -> bool:

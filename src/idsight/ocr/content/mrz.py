@@ -16,13 +16,56 @@ from idsight.icao import mrz_check_digit
 from idsight.ocr.cleanup.dates import parse_yymmdd
 from idsight.ocr.content.spec import MrzLayout, MrzRule
 
-_LOOKALIKE = str.maketrans({"«": "<", "‹": "<", "〈": "<", "(": "<", "[": "<", "{": "<", "_": "<", "ㄑ": "<"})
+_LOOKALIKE = str.maketrans(
+    {
+        **dict.fromkeys("«‹〈〔(（[{_ㄑくく<＜", "<"),
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧАВЕКМНОРСТХУ", "ABEZHIKMNOPTYXABEKMHOPCTXY", strict=True)),
+    }
+)
 _MRZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
+TO_DIGIT = str.maketrans("OQDUIL|ZSBG", "00001112586")
+TO_ALPHA = str.maketrans("0125868", "OIZSBGB")
+_SWAPS = {
+    "0": "OD",
+    "O": "0Q",
+    "1": "I",
+    "I": "1",
+    "5": "S",
+    "S": "5",
+    "8": "B",
+    "B": "8",
+    "2": "Z",
+    "Z": "2",
+}
 
 
 def mrz_text(text: str) -> str:
-    """A line as MRZ characters: no spaces, look-alikes of ``<`` mapped, upper case."""
-    return "".join(text.split()).translate(_LOOKALIKE).upper()
+    """A line as MRZ characters: no spaces, look-alikes (``«``, Greek and Cyrillic capitals, full-width
+    forms) mapped, upper case."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper().translate(_LOOKALIKE)
+
+
+def _coerce(text: str, chars: str) -> str:
+    if chars == "digit":
+        return text.translate(TO_DIGIT)
+    if chars == "alpha":
+        return text.translate(TO_ALPHA)
+    if chars == "sex":
+        return text.translate(TO_ALPHA)
+    return text
+
+
+def _repair(data: str, digit: str) -> str:
+    """An alphanumeric field whose check digit fails: the one look-alike swap that makes it pass."""
+    if _check_ok(data, digit):
+        return data
+    fixes = [
+        data[:i] + alt + data[i + 1 :]
+        for i, c in enumerate(data)
+        for alt in _SWAPS.get(c, "")
+        if _check_ok(data[:i] + alt + data[i + 1 :], digit)
+    ]
+    return fixes[0] if len(fixes) == 1 else data
 
 
 def looks_like_mrz(text: str, *, min_length: int = 12) -> bool:
@@ -83,7 +126,21 @@ def _check_ok(data: str, digit: str) -> bool:
 def parse_mrz(lines: Sequence[str], layout: MrzLayout, *, today: dt.date | None = None) -> MrzRead:
     """Read fitted MRZ lines with ``layout``: raw fields, their values, and every check digit."""
     today = today or dt.date.today()
-    fitted = [_fit(mrz_text(s), layout.length) for s in lines]
+    rows = [list(_fit(mrz_text(s), layout.length)) for s in lines]
+    for f in layout.fields.values():  # look-alikes put right by what each position may hold
+        li, a, b = f.span
+        rows[li][a:b] = list(_coerce("".join(rows[li][a:b]), f.chars))
+        if f.check is not None:
+            cl, cc = f.check
+            rows[cl][cc] = _coerce(rows[cl][cc], "digit")
+    if layout.composite is not None:
+        cl, cc = layout.composite[1]
+        rows[cl][cc] = _coerce(rows[cl][cc], "digit")
+    for f in layout.fields.values():
+        if f.check is not None and f.chars == "alnum":
+            li, a, b = f.span
+            rows[li][a:b] = list(_repair("".join(rows[li][a:b]), rows[f.check[0]][f.check[1]]))
+    fitted = ["".join(r) for r in rows]
     raw = {name: _slice(fitted, f.span) for name, f in layout.fields.items()}
     checks = {}
     for name, f in layout.fields.items():

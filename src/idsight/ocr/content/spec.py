@@ -58,6 +58,7 @@ class SpecIn(_Strict):
     title: str
     titles: list[str] = []
     script: Literal["latin", "hangul"]
+    header_words: list[str] = []
     mrz: MrzIn | None = None
     fields: dict[str, FieldIn] = Field(min_length=1)
     cross_checks: list[CrossCheckIn] = []
@@ -94,6 +95,7 @@ class FieldRule:
 class MrzLayoutField:
     span: tuple[int, int, int]
     check: tuple[int, int] | None
+    chars: str = "alnum"  # alpha | digit | alnum | sex
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class DocSpec:
     title: str
     titles: tuple[str, ...]  # folded
     script: str
+    header_words: frozenset[str]  # folded
     fields: tuple[FieldRule, ...]
     mrz: MrzRule | None
     cross_checks: tuple[CrossCheck, ...]
@@ -151,7 +154,11 @@ def mrz_layouts() -> dict[str, MrzLayout]:
     out = {}
     for kind, d in raw.items():
         fields = {
-            k: MrzLayoutField(tuple(v["span"]), tuple(v["check"]) if "check" in v else None)  # type: ignore[arg-type]
+            k: MrzLayoutField(
+                tuple(v["span"]),  # type: ignore[arg-type]
+                tuple(v["check"]) if "check" in v else None,  # type: ignore[arg-type]
+                v.get("chars", "alnum"),
+            )
             for k, v in d["fields"].items()
         }
         comp = d.get("composite")
@@ -250,6 +257,7 @@ def parse_spec(data: Any, path: Path) -> DocSpec:
         title=raw.title,
         titles=tuple(fold(t) for t in raw.titles),
         script=raw.script,
+        header_words=frozenset(fold(w) for w in raw.header_words),
         fields=fields,
         mrz=mrz,
         cross_checks=tuple(checks),
