@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,217 @@ def test_real_entry_point_no_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "unknown template" in r.stderr
+
+
+# -- bad input never breaks anything: one line, exit 2, nothing stored is damaged -----------------------------
+
+
+def _exit2(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    _one_line_error(code, err, *needles)
+
+
+def _image(tmp_path: Path) -> Path:
+    f = tmp_path / "x.png"
+    Image.fromarray(np.zeros((100, 160, 3), np.uint8)).save(f)
+    return f
+
+
+def _crafted(path: Path, header: object) -> Path:
+    """A file with a safetensors-style header that is valid JSON but not what an artifact holds."""
+    data = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(data)) + data)
+    return path
+
+
+META = {"idsight.format": "idsight-artifact/1"}
+CRAFTED = {
+    "header-list": [1, 2],
+    "metadata-list": {"__metadata__": ["idsight.format"]},
+    "metadata-number": {"__metadata__": {**META, "idsight.meta": 5}},
+    "meta-list": {"__metadata__": {**META, "idsight.meta": "[1, 2]"}},
+    "meta-string": {"__metadata__": {**META, "idsight.meta": '"x"'}},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_crafted_model_header(tmp_path: Path, idsight_home: Path, kind: str) -> None:
+    bad = _crafted(tmp_path / f"{kind}.safetensors", CRAFTED[kind])
+    code, _, err = run("read", str(_image(tmp_path)), "--model", str(bad))
+    _exit2(code, err, f"{kind}.safetensors", "corrupt model")
+    code, _, err = run("export", str(bad), "--out", str(tmp_path / "onnx"))
+    _exit2(code, err, f"{kind}.safetensors", "corrupt model")
+    assert not (tmp_path / "onnx").exists()
+
+
+def _reader_with(tmp_path: Path, random_reader: Path, name: str, **meta: object) -> Path:
+    from idsight.artifact import load_artifact, save_artifact
+
+    state, base = load_artifact(random_reader)
+    return save_artifact(tmp_path / f"{name}.safetensors", state, {**base, **meta})
+
+
+@pytest.mark.parametrize("kind", ["short", "long", "not-text"])
+def test_charset_that_does_not_fit_the_network(tmp_path: Path, random_reader: Path, kind: str) -> None:
+    from idsight.data.charset import CHARSET
+
+    n = len(CHARSET)
+    charset, needle = {
+        "short": (CHARSET[:-1], f"has {n - 1} characters but the recogniser has {n + 1} outputs"),
+        "long": (CHARSET + "ß", f"has {n + 1} characters but the recogniser has {n + 1} outputs"),
+        "not-text": (list(CHARSET), "the charset is a list, not a non-empty string"),
+    }[kind]
+    bad = _reader_with(tmp_path, random_reader, "mismatch", charset=charset)
+    code, _, err = run("read", str(_image(tmp_path)), "--model", str(bad))
+    _exit2(code, err, "mismatch.safetensors", needle)
+    code, _, err = run("export", str(bad), "--out", str(tmp_path / "onnx"))
+    _exit2(code, err, "mismatch.safetensors", needle)
+
+
+def test_model_without_charset_must_fit_the_built_in_one(tmp_path: Path) -> None:
+    from idsight.models import build_reader, student_arch
+
+    path = build_reader(student_arch(10)).to_artifact(tmp_path / "tiny.safetensors", {"task": "card_reader"})
+    code, _, err = run("read", str(_image(tmp_path)), "--model", str(path))
+    _exit2(code, err, "tiny.safetensors", "recogniser has 10 outputs")
+
+
+def test_inspect_into_a_file(tmp_path: Path, random_reader: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    code, _, err = run("read", str(_image(tmp_path)), "--model", str(random_reader), "--inspect", str(notes))
+    _exit2(code, err, "notes.txt", "not a folder")
+    code, _, err = run(
+        "read", str(_image(tmp_path)), "--model", str(random_reader), "--inspect", str(notes / "sub")
+    )
+    _exit2(code, err, "notes.txt", "cannot make the folder")
+    assert notes.read_text() == "keep me"
+
+
+def _empty_store(tmp_path: Path) -> str:
+    from idsight.review import ReviewStore
+
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    ReviewStore(url).close()
+    return url
+
+
+def test_export_into_a_missing_folder_or_onto_a_folder(tmp_path: Path) -> None:
+    url = _empty_store(tmp_path)
+    target = tmp_path / "missing" / "out.jsonl"
+    code, _, err = run("review", "export", str(target), "--db", url)
+    _exit2(code, err, str(target), "no such folder")
+    assert not target.parent.exists()
+    folder = tmp_path / "out.jsonl"
+    folder.mkdir()
+    code, _, err = run("review", "export", str(folder), "--db", url)
+    _exit2(code, err, "out.jsonl", "cannot write the file")
+    assert folder.is_dir() and not list(tmp_path.glob("*.tmp"))
+    code, out, err = run("review", "export", str(tmp_path / "good.jsonl"), "--db", url)
+    assert code == 0 and "wrote 0 reads" in out, err  # the store is as it was
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_reading_commands_refuse_a_missing_store(tmp_path: Path, random_reader: Path) -> None:
+    typo = tmp_path / "reveiws.db"
+    url = f"sqlite:///{typo}"
+    out_file = tmp_path / "out.jsonl"
+    for cmd in (["export", str(out_file)], ["serve", "--port", "0"]):
+        code, _, err = run("review", *cmd, "--db", url)
+        _exit2(code, err, "reveiws.db", "no such review store", "idsight review import")
+    m = str(random_reader)
+    code, _, err = run(
+        "distill", "--teacher", m, "--student", m, "--reviews", url, "--out", str(tmp_path / "n.safetensors")
+    )
+    _exit2(code, err, "reveiws.db", "no such review store")
+    assert not typo.exists() and not out_file.exists()
+    # a writing command creates it
+    run("read", str(_image(tmp_path)), "--model", m, "--store", url)
+    assert typo.is_file()
+    code, out, err = run("review", "export", str(out_file), "--db", url)
+    assert code == 0, err
+
+
+def test_postgresql_without_a_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from idsight.review import migrations
+
+    monkeypatch.setattr(migrations, "find_spec", lambda name: None)
+    code, _, err = run(
+        "review", "export", str(tmp_path / "o.jsonl"), "--db", "postgresql://ann:pw@db/reviews"
+    )
+    _exit2(code, err, "postgresql://ann:***@db/reviews", "pip install 'idsight[pg]'")
+    for cmd in (["review", "export"], ["review", "serve"], ["review", "import"], ["read"], ["distill"]):
+        r = runner.invoke(app, [*cmd, "--help"], env={"COLUMNS": "300"})
+        assert r.exit_code == 0 and "pip install 'idsight[pg]'" in r.stdout, cmd
+
+
+def test_models_list_survives_a_crafted_file(idsight_home: Path, random_reader: Path) -> None:
+    from idsight import hub
+
+    models = idsight_home / "models"
+    models.mkdir(parents=True)
+    (models / "mine.safetensors").write_bytes(random_reader.read_bytes())
+    (models / "DEFAULT").write_text("mine\n")
+    _crafted(models / "evil.safetensors", [1, 2])
+    (models / "dir.safetensors").mkdir()
+    code, out, err = run("models", "list", "--json")
+    assert code == 0, err
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["mine"]["task"] == "card_reader" and rows["mine"]["default"]
+    assert rows["idsight-reader-student"]["parameters"] > 0
+    assert "evil.safetensors" in rows["evil"]["error"] and "corrupt model header" in rows["evil"]["error"]
+    assert "a folder" in rows["dir"]["error"]
+    r = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    code, out, err = r.exit_code, r.stdout, r.stderr
+    assert code == 0 and "mine" in out and "idsight-reader-teacher" in out and "unreadable" in out
+    assert "evil.safetensors" in err and "dir.safetensors" in err and "Traceback" not in err
+    assert hub.resolve("default") == models / "mine.safetensors"
+
+
+@pytest.mark.parametrize("name", ["sub/evil", "..", ".", "../up", "a b", "", "default", "x.safetensors"])
+def test_promote_refuses_unsafe_names(
+    tmp_path: Path, idsight_home: Path, random_reader: Path, name: str
+) -> None:
+    from idsight import hub
+
+    shipped = hub.resolve("default")
+    code, _, err = run("models", "promote", str(random_reader), "--name", name)
+    _exit2(code, err, "invalid model name")
+    assert not idsight_home.exists()  # nothing written anywhere
+    assert hub.resolve("default") == shipped
+
+
+def test_promote_refuses_an_unsafe_file_stem_before_scoring(
+    tmp_path: Path, idsight_home: Path, random_reader: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import idsight.train.holdout as holdout
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("scored")
+
+    monkeypatch.setattr(holdout, "score_holdout", never)
+    cand = tmp_path / "my model.safetensors"
+    cand.write_bytes(random_reader.read_bytes())
+    code, _, err = run("models", "promote", str(cand))
+    _exit2(code, err, "invalid model name 'my model'")
+    assert not idsight_home.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"../evil\n", "names '../evil', which is not a valid model name"),
+        (b"sub/evil\n", "names 'sub/evil', which is not a valid model name"),
+        (b"\n", "names '', which is not a valid model name"),
+        (b"\xff\xfe\x00", "cannot read the default model's name"),
+        (b"gone\n", "names model 'gone', which is not installed"),
+    ],
+)
+def test_broken_default_file(tmp_path: Path, idsight_home: Path, content: bytes, needle: str) -> None:
+    models = idsight_home / "models"
+    models.mkdir(parents=True)
+    (models / "DEFAULT").write_bytes(content)
+    code, _, err = run("read", str(_image(tmp_path)))
+    _exit2(code, err, str(models / "DEFAULT"), needle)
+    code, out, err = run("models", "list", "--json")
+    assert code == 0 and not any(r["default"] for r in json.loads(out)), err

@@ -132,7 +132,7 @@ def reads(store: ReviewStore) -> tuple[str, str]:
 
 @pytest.fixture
 def client(store: ReviewStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, allowed_hosts=["testserver"])) as c:  # TestClient's Host header
         yield c
 
 
@@ -146,8 +146,9 @@ def one_line_detail(response: httpx.Response, status: int) -> str:
 def test_queue_and_health(client: TestClient, store: ReviewStore, reads: tuple[str, str]) -> None:
     kr, td = reads
     assert client.get("/healthz").text == "ok"
-    queue = client.get("/api/queue").json()["reads"]
-    assert [r["id"] for r in queue] == [kr, td]
+    page = client.get("/api/queue").json()
+    queue = page["reads"]
+    assert [r["id"] for r in queue] == [kr, td] and page["next"] is None
     assert queue[0]["low_confidence_fields"] == ["rrn"]
     assert queue[1]["low_confidence_fields"] == ["date_of_expiry", "mrz"]
     html = client.get("/").text
@@ -385,8 +386,8 @@ def test_figures_accuracy(client: TestClient, store: ReviewStore, tmp_path: Path
 def test_app_opens_a_url_once(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="notadb://x: unknown database kind"):
         create_app("notadb://x")
-    with TestClient(create_app(f"sqlite:///{tmp_path / 'r.db'}")) as c:
-        assert c.get("/api/queue").json() == {"reads": []}
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'r.db'}"), base_url="http://localhost:8765") as c:
+        assert c.get("/api/queue").json() == {"reads": [], "next": None}
 
 
 def _cli(*args: str) -> Any:

@@ -1,20 +1,30 @@
-"""Review store: reads, reviews, optimistic concurrency, JSONL round trip, foreign databases, writers."""
+"""Review store: reads, reviews, optimistic concurrency, JSONL round trip, foreign databases, writers.
+
+Every store test runs on SQLite and on PostgreSQL. The PostgreSQL ones need ``IDSIGHT_TEST_PG_URL``
+(a database on a server where that user may create databases; ``bash scripts/pg-test-server start``
+makes one) and skip without it, unless ``IDSIGHT_REQUIRE_PG=1`` (CI), where they fail. Each test gets
+new, empty databases of its own, dropped afterwards.
+"""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
-import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
-from idsight.review import ReviewConflict, ReviewError, ReviewStore
+from idsight.review import ReviewConflict, ReviewError, ReviewStore, migrations
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00fake"
 SHA = "ab" * 32
+NewUrl = Callable[[], str]
 
 
 def kr_result(name: str = "홍길동") -> dict[str, Any]:
@@ -40,13 +50,72 @@ def add(store: ReviewStore, name: str = "홍길동", image: bytes | None = None)
     )
 
 
+def pg_admin_url() -> str:
+    """The PostgreSQL server under test, or a skip (a failure with IDSIGHT_REQUIRE_PG=1) saying how to get one."""
+    url = os.environ.get("IDSIGHT_TEST_PG_URL")
+    if not url:
+        why = (
+            "IDSIGHT_TEST_PG_URL is not set; set it to run the store tests on PostgreSQL too "
+            '(eval "$(bash scripts/pg-test-server start)" starts a throwaway server)'
+        )
+        if os.environ.get("IDSIGHT_REQUIRE_PG") == "1":
+            pytest.fail(f"IDSIGHT_REQUIRE_PG=1 but {why}")
+        pytest.skip(why)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewUrl]:
+    """Makes URLs of new, empty databases of the back end under test (on PostgreSQL: dropped after)."""
+    if request.param == "sqlite":
+        n = itertools.count()
+        yield lambda: f"sqlite:///{tmp_path / f'db{next(n)}.db'}"
+        return
+    url = pg_admin_url()
+    admin = migrations.create(url).execution_options(isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"idsight_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as conn:
+            for name in made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.engine.dispose()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ReviewStore]:
-    with ReviewStore(f"sqlite:///{tmp_path / 'reviews.db'}") as s:
+def store(new_url: NewUrl) -> Iterator[ReviewStore]:
+    with ReviewStore(new_url()) as s:
         yield s
 
 
-def test_add_get_queue_and_images(store: ReviewStore, tmp_path: Path) -> None:
+def tables(url: str) -> set[str]:
+    engine = migrations.create(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, sql: str) -> None:
+    engine = migrations.create(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def test_add_get_queue_and_images(store: ReviewStore, new_url: NewUrl) -> None:
     rid = add(store, image=PNG + b"card")
     read = store.get(rid)
     assert len(rid) == 32 and read.template == "kr-rrc" and read.version == 0
@@ -55,7 +124,7 @@ def test_add_get_queue_and_images(store: ReviewStore, tmp_path: Path) -> None:
     assert read.image_png is None  # keep_images=False: the card image is never stored
     assert read.model_sha256 == SHA and read.created_at.tzinfo is not None
     assert [r.id for r in store.queue()] == [rid]
-    with ReviewStore(f"sqlite:///{tmp_path / 'img.db'}", keep_images=True) as kept:
+    with ReviewStore(new_url(), keep_images=True) as kept:
         assert kept.get(add(kept, image=PNG + b"card")).image_png == PNG + b"card"
 
 
@@ -123,35 +192,73 @@ def test_unknown_read_and_bad_inputs(store: ReviewStore) -> None:
         store.add_read(kr_result(), model_name="m", model_sha256="v1", crops={})
 
 
-def test_foreign_and_broken_databases(tmp_path: Path) -> None:
+def test_foreign_database_is_refused_and_left_alone(new_url: NewUrl) -> None:
+    url = new_url()
+    execute(url, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    for create in (True, False):
+        with pytest.raises(ReviewError, match="not an idsight review store .*invoices"):
+            ReviewStore(url, create=create)
+    assert tables(url) == {"invoices"}  # refused, not modified
+
+
+def test_newer_schema_is_refused(new_url: NewUrl) -> None:
+    url = new_url()
+    ReviewStore(url).close()
+    execute(url, "UPDATE idsight_review_version SET version_num = '9999'")
+    with pytest.raises(ReviewError, match="revision 9999 is unknown"):
+        ReviewStore(url)
+
+
+def test_missing_store_is_refused_unless_created(new_url: NewUrl) -> None:
+    url = new_url()
+    masked = migrations.mask_url(url)
+    with pytest.raises(ReviewError, match="no such review store") as err:
+        ReviewStore(url, create=False)
+    assert str(err.value).startswith(f"{masked}: ") and "idsight review import" in str(err.value)
+    if url.startswith("sqlite"):
+        assert not Path(url.removeprefix("sqlite:///")).exists()  # nothing created
+    else:
+        assert tables(url) == set()
+    with ReviewStore(url) as s:  # the default creates it
+        rid = add(s)
+    with ReviewStore(url, create=False) as s:  # and now it opens for reading
+        assert [r.id for r in s.queue()] == [rid]
+
+
+def test_bad_urls_and_files(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="nosuchdb://x: unknown database kind"):
         ReviewStore("nosuchdb://x")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database at all" * 100)
-    with pytest.raises(ReviewError, match=f"sqlite:///{junk}: .*not a database"):
-        ReviewStore(f"sqlite:///{junk}")
-    other = tmp_path / "other.db"
-    with sqlite3.connect(other) as conn:
-        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
-    with pytest.raises(ReviewError, match="not an idsight review store .*invoices"):
-        ReviewStore(f"sqlite:///{other}")
-    with sqlite3.connect(other) as conn:  # refused, not modified
-        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == [
-            "invoices"
-        ]
-    newer = tmp_path / "newer.db"
-    ReviewStore(f"sqlite:///{newer}").close()
-    with sqlite3.connect(newer) as conn:
-        conn.execute("UPDATE idsight_review_version SET version_num = '9999'")
-    with pytest.raises(ReviewError, match="revision 9999 is unknown"):
-        ReviewStore(f"sqlite:///{newer}")
+    for create in (True, False):
+        with pytest.raises(ReviewError, match=f"sqlite:///{junk}: .*not a database"):
+            ReviewStore(f"sqlite:///{junk}", create=create)
+    with pytest.raises(ReviewError, match="no such review store"):
+        ReviewStore("sqlite://", create=False)  # in memory: never there already
     with pytest.raises(ReviewError) as err:
         ReviewStore("postgresql://ann:s3cret@127.0.0.1:1/none")
     assert "s3cret" not in str(err.value) and "ann:***@" in str(err.value)
 
 
-def test_jsonl_round_trip_is_exact(tmp_path: Path) -> None:
-    with ReviewStore(f"sqlite:///{tmp_path / 'a.db'}", keep_images=True) as a:
+def test_postgresql_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare postgresql:// URL uses psycopg2 if installed, else psycopg 3, else says how to get it."""
+    installed: set[str] = set()
+    monkeypatch.setattr(migrations, "find_spec", lambda name: object() if name in installed else None)
+    url = make_url("postgresql://ann@db.example/reviews")
+    with pytest.raises(migrations.OpenError, match=r"pip install 'idsight\[pg\]'"):
+        migrations._pg_driver(url)
+    with pytest.raises(ReviewError, match=r"ann:\*\*\*@db.example/reviews: .*pip install 'idsight\[pg\]'"):
+        ReviewStore("postgresql://ann:pw@db.example/reviews", create=False)
+    installed.add("psycopg")
+    assert migrations._pg_driver(url).drivername == "postgresql+psycopg"
+    installed.add("psycopg2")
+    assert migrations._pg_driver(url) is url
+    explicit = make_url("postgresql+psycopg://ann@db.example/reviews")
+    assert migrations._pg_driver(explicit) is explicit
+
+
+def test_jsonl_round_trip_is_exact(new_url: NewUrl, tmp_path: Path) -> None:
+    with ReviewStore(new_url(), keep_images=True) as a:
         ids = [
             add(a, n, image=PNG + n.encode() if n != "박민수" else None)
             for n in ("김철수", "이영희", "박민수")
@@ -159,42 +266,41 @@ def test_jsonl_round_trip_is_exact(tmp_path: Path) -> None:
         a.submit_review(ids[0], "ann", {"name": {"status": "corrected", "text": "김철순"}})
         a.submit_review(ids[0], "bob", {"rrn": {"status": "confirmed", "text": None}})
         assert a.export_jsonl(tmp_path / "a.jsonl") == 3
-    with ReviewStore(f"sqlite:///{tmp_path / 'b.db'}", keep_images=True) as b:
+    with ReviewStore(new_url(), keep_images=True) as b:
         assert b.import_jsonl(tmp_path / "a.jsonl") == 3
         b.export_jsonl(tmp_path / "b.jsonl")
         with pytest.raises(ReviewError, match="already in the store"):
             b.import_jsonl(tmp_path / "a.jsonl")
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
-    with ReviewStore(f"sqlite:///{tmp_path / 'c.db'}") as c:
+    with ReviewStore(new_url()) as c:
         with pytest.raises(ReviewError, match="line 1: holds a card image"):
             c.import_jsonl(tmp_path / "a.jsonl")
         assert c.import_jsonl(tmp_path / "a.jsonl", drop_images=True) == 3
         assert c.get(ids[0]).image_png is None and c.get(ids[0]).reviews[0].fields["name"].text == "김철순"
     (tmp_path / "bad.jsonl").write_text('{"format": "idsight-review/1"}\n')
     with (
-        ReviewStore(f"sqlite:///{tmp_path / 'd.db'}") as d,
+        ReviewStore(new_url()) as d,
         pytest.raises(ReviewError, match="bad.jsonl: line 1"),
     ):
         d.import_jsonl(tmp_path / "bad.jsonl")
 
 
-def test_migrations_match_models(tmp_path: Path) -> None:
+def test_migrations_match_models(new_url: NewUrl) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
 
     from idsight.review.migrations import VERSION_TABLE
     from idsight.review.models import Base
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+    url = new_url()
     ReviewStore(url).close()
-    with create_engine(url).connect() as conn:
-        assert (
-            compare_metadata(
-                MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), Base.metadata
-            )
-            == []
-        )
+    engine = migrations.create(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
 
 
 def _writer(url: str, worker: int) -> None:
@@ -204,8 +310,8 @@ def _writer(url: str, worker: int) -> None:
             store.submit_review(rid, f"w{worker}", {"name": {"status": "confirmed"}}, expected_version=0)
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_concurrent_writers_lose_nothing(new_url: NewUrl) -> None:
+    url = new_url()  # four processes create the schema and write to it at once
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, w)) for w in range(4)]
     for p in procs:
@@ -213,7 +319,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    with ReviewStore(url) as store:
+    with ReviewStore(url, create=False) as store:
         done = list(store.reviews_for_training())
         assert len(done) == 100 and store.queue() == []
         assert sorted(r.reviews[0].reviewer for r, _ in done) == sorted(
@@ -221,19 +327,21 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.skipif(
-    not os.environ.get("IDSIGHT_TEST_PG_URL"), reason="set IDSIGHT_TEST_PG_URL to run against PostgreSQL"
-)
-def test_postgresql(tmp_path: Path) -> None:
-    with ReviewStore(os.environ["IDSIGHT_TEST_PG_URL"], keep_images=True) as store:
-        rid = add(store, image=PNG)
-        assert store.get(rid).image_png == PNG and rid in {r.id for r in store.queue(limit=100000)}
-        store.submit_review(
-            rid, "ann", {"name": {"status": "corrected", "text": "홍길순"}}, expected_version=0
-        )
-        with pytest.raises(ReviewConflict):
-            store.submit_review(rid, "bob", {"name": {"status": "confirmed"}}, expected_version=0)
-        final = {read.id: texts for read, texts in store.reviews_for_training()}
-        assert final[rid] == {"name": "홍길순"}
-        store.export_jsonl(tmp_path / "pg.jsonl")
-        assert rid in (tmp_path / "pg.jsonl").read_text(encoding="utf-8")
+def test_export_failure_leaves_no_temporary_file(store: ReviewStore, tmp_path: Path) -> None:
+    from idsight.errors import OutputError
+    from idsight.review import jsonl
+
+    add(store)
+    target = tmp_path / "out.jsonl"
+    target.write_text("an older export\n")
+
+    def broken() -> Iterator[Any]:
+        yield from store.iter_reads()
+        raise ReviewError("the database went away")
+
+    with pytest.raises(ReviewError, match="went away"):
+        jsonl.write_file(target, broken())
+    with pytest.raises(OutputError, match="no such folder"):
+        store.export_jsonl(tmp_path / "missing" / "out.jsonl")
+    assert target.read_text() == "an older export\n" and not list(tmp_path.rglob("*.tmp"))
+    assert store.export_jsonl(target) == 1 and not list(tmp_path.rglob("*.tmp"))

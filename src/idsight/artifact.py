@@ -53,7 +53,7 @@ def save_artifact(
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """Read only the JSON metadata from an artifact's header."""
+    """Read only the JSON metadata from an artifact's header; BadModelError for anything malformed."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -64,15 +64,29 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             if n > MAX_HEADER:
                 raise BadModelError("header size is implausible; the file is corrupt", path=path)
             header = json.loads(f.read(n))
-        md = header.get("__metadata__") or {}
+        if not isinstance(header, dict):
+            raise BadModelError(
+                f"corrupt model header (a JSON {type(header).__name__}, not an object)", path=path
+            )
+        md = header.get("__metadata__", {})
+        if not isinstance(md, dict) or not all(isinstance(v, str) for v in md.values()):
+            raise BadModelError("corrupt model header (__metadata__ is not a map of strings)", path=path)
         if md.get(FORMAT_KEY) != FORMAT:
             raise BadModelError("not an idsight model artifact (missing format tag)", path=path)
-        meta: dict[str, Any] = json.loads(md[META_KEY])
-        return meta
+        meta = json.loads(md[META_KEY])
     except FileNotFoundError:
         raise BadModelError("no such model file", path=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, struct.error) as e:
+    except IsADirectoryError:
+        raise BadModelError("a folder, not a model file", path=path) from None
+    except OSError as e:
+        raise BadModelError(f"cannot read the file ({e.strerror or e})", path=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, struct.error, RecursionError) as e:
         raise BadModelError(f"corrupt model header ({type(e).__name__})", path=path) from None
+    if not isinstance(meta, dict):
+        raise BadModelError(
+            f"corrupt model metadata (a JSON {type(meta).__name__}, not an object)", path=path
+        )
+    return meta
 
 
 def load_artifact(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

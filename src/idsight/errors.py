@@ -31,3 +31,7 @@ class BadModelError(IdsightError):
 
 class BadConfigError(IdsightError):
     """A config file that does not parse or does not validate."""
+
+
+class OutputError(IdsightError):
+    """A file or folder the user asked to write cannot be written there."""

@@ -1,12 +1,14 @@
 """Where model artifacts live: shipped inside the package, or installed in the user's model dir.
 
 A model is named by its file stem. ``default`` resolves to the installed default (set by
-``idsight models promote``) when there is one, else to the shipped default.
+``idsight models promote``) when there is one, else to the shipped default. A name that may become a
+file in the models folder is checked by :func:`check_name` first: no separators, no ``..``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from idsight.artifact import read_meta, sha256_file
 from idsight.errors import BadModelError, IdsightError, UnknownNameError
 
 SUFFIX = ".safetensors"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def shipped_dir() -> Path:
@@ -28,11 +32,31 @@ def user_dir() -> Path:
     return Path(root) / "models"
 
 
-def _default_name() -> str:
+def check_name(name: str) -> str:
+    """``name`` if it is safe as a model's file stem in the models folder; else an IdsightError."""
+    if not NAME.fullmatch(name):
+        raise IdsightError(f"invalid model name {name[:80]!r} (use {NAME_RULE})")
+    if name == "default" or name.endswith(SUFFIX):
+        raise IdsightError(f"invalid model name {name!r} (reserved; choose another)")
+    return name
+
+
+def _default() -> tuple[str, Path]:
+    """The default model's name and the DEFAULT file that names it (installed first, then shipped)."""
     for d in (user_dir(), shipped_dir()):
         f = d / "DEFAULT"
         if f.is_file():
-            return f.read_text().strip()
+            try:
+                name = f.read_text(encoding="utf-8").strip()
+                return check_name(name), f
+            except (OSError, UnicodeDecodeError) as e:
+                raise BadModelError(f"cannot read the default model's name ({e})", path=f) from None
+            except IdsightError:
+                raise BadModelError(
+                    f"names {name[:80]!r}, which is not a valid model name; "
+                    "run `idsight models promote` or delete this file",
+                    path=f,
+                ) from None
     raise UnknownNameError("no default model is shipped or installed")
 
 
@@ -53,24 +77,37 @@ def resolve(name_or_path: str | Path) -> Path:
         if not p.is_file():
             raise BadModelError("no such model file", path=p)
         return p
-    if s == "default":
-        s = _default_name()
     index = _index()
+    if s == "default":
+        s, f = _default()
+        if s not in index:
+            raise BadModelError(
+                f"names model {s!r}, which is not installed; run `idsight models promote` or delete this file",
+                path=f,
+            )
     if s not in index:
         raise UnknownNameError(f"unknown model {s!r} (known: {', '.join(sorted(index)) or 'none'})")
     return index[s][0]
+
+
+def _typed(meta: dict[str, Any], key: str, kind: type, path: Path) -> Any:
+    """``meta[key]`` (None when absent), refused unless it is a ``kind``."""
+    value = meta.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise BadModelError(f"metadata {key!r} is a {type(value).__name__}, not a {kind.__name__}", path=path)
+    return value
 
 
 def describe(path: Path, *, source: str = "file") -> dict[str, Any]:
     meta = read_meta(path)
     return {
         "name": path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name,
-        "task": meta.get("task"),
-        "role": meta.get("role"),
-        "parameters": meta.get("parameter_count"),
+        "task": _typed(meta, "task", str, path),
+        "role": _typed(meta, "role", str, path),
+        "parameters": _typed(meta, "parameter_count", int, path),
         "file_size": path.stat().st_size,
         "sha256": sha256_file(path),
-        "metrics": meta.get("metrics", {}),
+        "metrics": _typed(meta, "metrics", dict, path) or {},
         "parent": meta.get("parent"),
         "data": meta.get("data"),  # what a distilled version learned from (review count and ids' hash)
         "gate": meta.get("gate"),
@@ -80,16 +117,18 @@ def describe(path: Path, *, source: str = "file") -> dict[str, Any]:
 
 
 def list_models() -> list[dict[str, Any]]:
+    """Every shipped and installed model; one that cannot be read is listed with its ``error``."""
     out = []
     try:
-        default = _default_name()
+        default = _default()[0]
     except IdsightError:
         default = None
     for name, (path, source) in sorted(_index().items()):
         try:
             d = describe(path, source=source)
-        except BadModelError as e:
-            d = {"name": name, "source": source, "path": str(path), "error": str(e)}
+        except (IdsightError, OSError) as e:
+            message = str(e) if isinstance(e, IdsightError) else f"{path}: cannot read the file ({e})"
+            d = {"name": name, "source": source, "path": str(path), "error": message}
         d["default"] = name == default
         out.append(d)
     return out

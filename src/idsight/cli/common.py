@@ -16,6 +16,8 @@ from idsight.errors import IdsightError
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+# the database URLs a review store option takes, for its help (rich markup: the bracket is escaped)
+DB_URLS = "sqlite:///reviews.db, or postgresql://user@host/db (needs the driver: pip install 'idsight\\[pg]')"
 
 
 def print_error(message: str) -> None:

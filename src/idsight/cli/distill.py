@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from idsight.cli.common import one_line_errors, out
+from idsight.cli.common import DB_URLS, one_line_errors, out
 
 
 @one_line_errors
@@ -16,7 +16,10 @@ def distill(
     out_path: Annotated[Path, typer.Option("--out", help="The new artifact (.safetensors).")],
     teacher: Annotated[str, typer.Option(help="Teacher model name or path.")] = "idsight-reader-teacher",
     student: Annotated[str, typer.Option(help="Student to start from (name or path).")] = "default",
-    reviews: Annotated[str | None, typer.Option(help="Review store URL, e.g. sqlite:///reviews.db.")] = None,
+    reviews: Annotated[
+        str | None,
+        typer.Option(help=f"An existing review store to learn from: {DB_URLS}."),
+    ] = None,
     synthetic: Annotated[
         int,
         typer.Option(min=0, help="Generated cards of the original fonts, with their ground truth (replay)."),
@@ -75,14 +78,20 @@ def prune(
 def promote(
     model: Annotated[str, typer.Argument(help="The candidate artifact (path or installed name).")],
     name: Annotated[
-        str | None, typer.Option(help="Install under this name (default: the file stem).")
+        str | None,
+        typer.Option(
+            help="Install under this name (default: the file stem); letters, digits, '.', '_', '-'."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the gate's report as JSON.")] = False,
 ) -> None:
     """Make MODEL the default if it does not regress on the fixed held-out set (prints both scores)."""
+    from idsight.hub import check_name
     from idsight.train.holdout import GateRefused
     from idsight.train.holdout import promote as run
 
+    if name is not None:
+        check_name(name)  # before anything is read, scored or written
     try:
         report = run(model, name=name)
     except GateRefused as e:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from idsight.cli.common import escape_line, fail, one_line_errors, out, print_error
+from idsight.cli.common import DB_URLS, err, escape_line, fail, one_line_errors, out, print_error
 from idsight.cli.review import review_app
 from idsight.errors import IdsightError
 
@@ -47,7 +47,11 @@ def read(
         Path | None, typer.Option(help="Write each stage's output (boxes, rectified card, characters) here.")
     ] = None,
     store_url: Annotated[
-        str | None, typer.Option("--store", help="Queue each read for review in this store (a DB URL).")
+        str | None,
+        typer.Option(
+            "--store",
+            help=f"Queue each read for review in this store, created if missing: {DB_URLS}.",
+        ),
     ] = None,
     keep_images: Annotated[
         bool, typer.Option(help="With --store: also keep the whole card image (off: line crops only).")
@@ -62,6 +66,8 @@ def read(
     from idsight.ocr.runtime import reading_process
     from idsight.templates import get_template
 
+    if inspect is not None:
+        _output_dir(inspect)  # before the model is loaded
     reading_process()
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
@@ -75,7 +81,7 @@ def read(
         from idsight.review.capture import capture
         from idsight.review.store import ReviewStore
 
-        store = ReviewStore(store_url, keep_images=keep_images)
+        store = ReviewStore(store_url, keep_images=keep_images, create=True)
         sha = sha256_file(resolve(model))
     failed = 0
     for path in images:
@@ -98,6 +104,16 @@ def read(
             _print_read(res)
     if failed:
         raise typer.Exit(2)
+
+
+def _output_dir(path: Path) -> None:
+    """Make the folder ``path`` (with its parents), or fail with one line saying why it cannot be."""
+    if path.exists() and not path.is_dir():
+        fail(f"{path}: not a folder (an existing file); give a folder for --inspect")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{path}: cannot make the folder ({e.strerror or e})")
 
 
 def _print_read(res: object) -> None:
@@ -187,7 +203,7 @@ def export(
 @models_app.command("list")
 @one_line_errors
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List shipped and installed model artifacts."""
+    """List shipped and installed model artifacts (one that cannot be read: listed with its error)."""
     from idsight.hub import list_models
 
     rows = list_models()
@@ -200,16 +216,24 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     for c in ("name", "task", "role", "parameters", "MB", "sha256", "default"):
         t.add_column(c, no_wrap=c in ("name", "parameters"), min_width=22 if c == "name" else None)
     for r in rows:
+        if "error" in r:
+            t.add_row(
+                escape_line(r["name"]), "[red]unreadable[/]", "", "", "", "", "*" if r["default"] else ""
+            )
+            continue
         t.add_row(
-            r["name"],
-            str(r.get("task")),
-            str(r.get("role")),
+            escape_line(r["name"]),
+            escape_line(str(r.get("task"))),
+            escape_line(str(r.get("role"))),
             f"{r.get('parameters') or 0:,}",
             f"{(r.get('file_size') or 0) / 1e6:.1f}",
             (r.get("sha256") or "")[:12],
             "*" if r["default"] else "",
         )
     out.print(t)
+    for r in rows:
+        if "error" in r:
+            err.print(f"[yellow]warning:[/] {escape_line(r['error'])}", markup=True, highlight=False)
 
 
 @app.command()

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from idsight.cli.common import fail, one_line_errors, out
+from idsight.cli.common import DB_URLS, err, escape_line, fail, one_line_errors, out
+from idsight.errors import IdsightError
 
 review_app = typer.Typer(
     help="Review reads: serve the review page; export and import the review store.", no_args_is_help=True
 )
 
-DbOpt = Annotated[
-    str,
-    typer.Option("--db", help="Review store URL: sqlite:///reviews.db or postgresql://user@host/db."),
-]
+DbOpt = Annotated[str, typer.Option("--db", help=f"An existing review store: {DB_URLS}.")]
+NewDbOpt = Annotated[str, typer.Option("--db", help=f"Review store, created if missing: {DB_URLS}.")]
 
 
 def _check_port(host: str, port: int) -> None:
@@ -35,6 +35,39 @@ def _check_port(host: str, port: int) -> None:
             fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
 
 
+KEY_ENV = "IDSIGHT_REVIEW_API_KEY"
+
+
+def _warn(message: str) -> None:
+    err.print(f"[bold yellow]warning:[/] {escape_line(message)}", markup=True, highlight=False)
+
+
+def _api_key(path: Path | None) -> str | None:
+    """The key of ``--api-key-file``, else of ``$IDSIGHT_REVIEW_API_KEY``, else None; a bad one is an error."""
+    from idsight.serve.security import check_api_key
+
+    if path is None:
+        text = os.environ.get(KEY_ENV)
+        if text is None:
+            return None
+        where = f"${KEY_ENV}"
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise IdsightError("no such API key file", path=path) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise IdsightError(f"cannot read the API key file ({e})", path=path) from None
+        where = str(path)
+    try:
+        key = check_api_key(text)
+    except ValueError as e:
+        raise IdsightError(f"{where}: {e}") from None
+    if path is not None and path.stat().st_mode & 0o077:
+        _warn(f"{path}: the API key file is readable by other users (chmod 600 {path})")
+    return key
+
+
 @review_app.command("serve")
 @one_line_errors
 def serve(
@@ -46,19 +79,58 @@ def serve(
     low_confidence: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Highlight fields read with confidence below this.")
     ] = 0.9,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"File holding the API key (16+ printable ASCII characters) that every request must "
+            f"carry (browsers log in at /login); default: ${KEY_ENV}. Required unless --host is loopback."
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Host name clients use to reach the page, served besides localhost, 127.0.0.1, ::1 and "
+            "--host (repeat for more), e.g. this machine's LAN name or address."
+        ),
+    ] = None,
+    max_body: Annotated[
+        int, typer.Option(min=1024, help="Largest request body in bytes; larger ones get 413.")
+    ] = 1024 * 1024,
 ) -> None:
     """Serve the review page: a queue of reads, keyboard review of each field, figures."""
     import uvicorn
 
     from idsight.review import ReviewStore
     from idsight.serve.review_app import create_app
+    from idsight.serve.security import is_loopback, normalize_host
 
-    store = ReviewStore(db)  # a bad or foreign URL: ReviewError, one line, exit 2
+    key = _api_key(api_key_file)
+    if key is None and not is_loopback(host):
+        fail(
+            f"refusing to serve the review page on {host} without an API key: it shows names, ID numbers "
+            f"and card images to anyone who can reach {host}:{port}; pass --api-key-file FILE (or set "
+            f"{KEY_ENV}), or serve on 127.0.0.1"
+        )
+    try:
+        hosts = [normalize_host(h) for h in [*(allowed_host or []), host]]
+    except ValueError as e:
+        fail(f"--allowed-host: {e}")
+
+    store = ReviewStore(db, create=False)  # a bad, foreign or missing store: ReviewError, one line, exit 2
     try:
         _check_port(host, port)
-        app = create_app(store, low_confidence=low_confidence)
-        out.print(f"review page for {store.url}: http://{host}:{port}/ (Ctrl+C to stop)")
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        app = create_app(
+            store, low_confidence=low_confidence, api_key=key, allowed_hosts=hosts, max_body=max_body
+        )
+        if not is_loopback(host):
+            _warn(
+                f"the review page is reachable from the network on {host}:{port}; every request needs the "
+                "API key, which plain HTTP sends unencrypted (put a TLS proxy in front of it); Host names "
+                f"served: localhost, 127.0.0.1, ::1, {', '.join(hosts)} (add more with --allowed-host)"
+            )
+        login = " (log in with the API key)" if key is not None else ""
+        out.print(f"review page for {store.url}: http://{host}:{port}/{login} (Ctrl+C to stop)")
+        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
         store.close()
 
@@ -72,7 +144,7 @@ def export(
     """Write every read (crops, image if kept, reviews) as JSON Lines."""
     from idsight.review import ReviewStore
 
-    with ReviewStore(db) as store:
+    with ReviewStore(db, create=False) as store:
         count = store.export_jsonl(out_path)
     out.print(f"wrote {count} reads to {out_path}")
 
@@ -83,7 +155,7 @@ def import_(
     in_path: Annotated[
         Path, typer.Argument(metavar="IN.jsonl", help="An export of `idsight review export`.")
     ],
-    db: DbOpt,
+    db: NewDbOpt,
     keep_images: Annotated[bool, typer.Option(help="Store the card images the file holds.")] = False,
     drop_images: Annotated[bool, typer.Option(help="Import without the card images the file holds.")] = False,
 ) -> None:

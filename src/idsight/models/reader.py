@@ -108,8 +108,23 @@ class ReaderModel(nn.Module):
             raise BadModelError(
                 f"weights do not fit the model architecture ({detail[:300]})", path=path
             ) from None
+        if "charset" in meta:
+            check_charset(meta["charset"], model.num_classes, path)
         model.eval()
         return model, meta
+
+
+def check_charset(charset: Any, num_classes: int, path: str | Path) -> str:
+    """``charset`` if it fits a recogniser of ``num_classes`` outputs (one per character + the blank)."""
+    if not isinstance(charset, str) or not charset:
+        raise BadModelError(f"the charset is a {type(charset).__name__}, not a non-empty string", path=path)
+    if len(charset) + 1 != num_classes:
+        raise BadModelError(
+            f"the charset has {len(charset)} characters but the recogniser has {num_classes} outputs "
+            f"(it needs {num_classes - 1} characters + the CTC blank)",
+            path=path,
+        )
+    return charset
 
 
 def build_reader(arch: dict[str, Any]) -> ReaderModel:

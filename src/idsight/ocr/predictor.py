@@ -19,7 +19,7 @@ from idsight.data.charset import CHARSET
 from idsight.data.io import load_image, lut_planes, shrink
 from idsight.errors import BadConfigError, BadModelError, NoCardError
 from idsight.models.postprocess import ctc_decode_lines, maps_to_boxes
-from idsight.models.reader import ReaderModel
+from idsight.models.reader import ReaderModel, check_charset
 from idsight.ocr.cleanup import CLEANUPS
 from idsight.ocr.localize import CardView, Localization, locate
 from idsight.ocr.runtime import TimedNetworks  # (also registers the runtimes)
@@ -213,6 +213,9 @@ class CardReader:
         net, meta = ReaderModel.from_artifact(path)
         if meta.get("task") != "card_reader":
             raise BadModelError(f"not a card-reader model (task {meta.get('task')!r})", path=path)
+        check_charset(meta.get("charset", CHARSET), net.num_classes, path)
+        if not isinstance(meta.get("preprocessing", {}), dict):
+            raise BadModelError("the recorded preprocessing is not a mapping", path=path)
         return cls(net, meta, name=path.name, **kwargs)
 
     def read_path(self, path: str | Path, *, template: str | None = None) -> ReadResult:

@@ -18,7 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from idsight.review.models import PNG_MAGIC, STATUSES, FieldReview, Read, Review, utc
+from idsight.review.models import (
+    PNG_MAGIC,
+    STATUSES,
+    FieldReview,
+    Read,
+    Review,
+    check_correction_length,
+    check_reviewer,
+    utc,
+)
 from idsight.templates import TEMPLATES
 
 FORMAT = "idsight-review/1"
@@ -123,16 +132,53 @@ def load_read(line: str) -> Read:
     )
 
 
+def _at_most(value: str, limit: int, what: str) -> None:
+    if len(value) > limit:
+        raise ValueError(f"{what} is {len(value)} characters long (at most {limit})")
+
+
+def check_limits(read: Read) -> None:
+    """The limits of the store's columns and of review checks, so an import is the same on every database."""
+    _at_most(read.id, 32, "the read id")
+    _at_most(read.model_name, 200, "the model name")
+    for review in read.reviews:
+        _at_most(review.id, 32, "a review id")
+        try:
+            check_reviewer(review.reviewer)
+            for name, verdict in review.fields.items():
+                _at_most(name, 64, "a field name")
+                if verdict.text is not None:
+                    check_correction_length(name, verdict.text)
+        except ValueError as err:
+            raise ValueError(f"review {review.id}: {err}") from None
+
+
 def write_file(path: str | os.PathLike[str], reads: Iterable[Read]) -> int:
-    """Write ``reads`` one per line (via a temporary file, then renamed); returns how many."""
+    """Write ``reads`` one per line (via a temporary file, then renamed); returns how many.
+
+    A file that cannot be written there is an OutputError naming it. On any failure the temporary file
+    is removed and an existing file at ``path`` is left as it was.
+    """
+    import contextlib
+
+    from idsight.errors import OutputError
+
     target = Path(path)
+    if not target.parent.is_dir():
+        raise OutputError(f"no such folder {str(target.parent)!r}", path=target)
     tmp = target.with_name(target.name + ".tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for read in reads:
-            f.write(dump_read(read) + "\n")
-            count += 1
-    tmp.replace(target)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            for read in reads:
+                f.write(dump_read(read) + "\n")
+                count += 1
+        tmp.replace(target)
+    except OSError as err:
+        raise OutputError(f"cannot write the file ({err.strerror or err})", path=target) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return count
 
 
@@ -148,6 +194,10 @@ def load_file(path: str | os.PathLike[str], *, allow_images: bool) -> list[Read]
                     read = load_read(line)
                 except (ValueError, KeyError, TypeError) as err:
                     raise ValueError(f"line {n}: not a review store record ({err})") from None
+                try:
+                    check_limits(read)
+                except ValueError as err:
+                    raise ValueError(f"line {n}: {err}; nothing imported") from None
                 if read.image_png is not None and not allow_images:
                     raise ValueError(
                         f"line {n}: holds a card image but the store was opened without keep_images=True "

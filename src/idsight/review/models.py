@@ -6,6 +6,8 @@ Timestamps are stored in UTC (SQLite drops the zone; ``utc`` re-attaches it). Th
 
 from __future__ import annotations
 
+import base64
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +21,9 @@ from idsight.templates import TEMPLATES
 
 STATUSES = ("confirmed", "corrected")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_REVIEWER = 200  # characters of a reviewer name: the ``reviews.reviewer`` column is varchar(200)
+MAX_CORRECTION = 500  # characters of one field's correction (the longest printed field is far shorter)
+MAX_QUEUE_PAGE = 200  # reads in one page of the review queue
 
 
 def utc(dt: datetime) -> datetime:
@@ -82,7 +87,7 @@ class ReviewRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     read_id: Mapped[str] = mapped_column(String(32), ForeignKey("reads.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    reviewer: Mapped[str] = mapped_column(String(200))
+    reviewer: Mapped[str] = mapped_column(String(MAX_REVIEWER))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     fields: Mapped[list[ReviewFieldRow]] = relationship(
@@ -158,6 +163,39 @@ class Read:
         return out
 
 
+@dataclass(frozen=True)
+class ReadSummary:
+    """A read as the queue lists it: no crops, image or reviews (none of them is loaded)."""
+
+    id: str
+    template: str
+    source: str
+    model_name: str
+    model_sha256: str
+    created_at: datetime
+    fields: dict[str, Any]
+    version: int
+
+
+def queue_cursor(summary: ReadSummary) -> str:
+    """An opaque cursor for the queue page after ``summary``: its (created_at, id), base64url-encoded."""
+    raw = f"{utc(summary.created_at).isoformat()}|{summary.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def parse_queue_cursor(cursor: str) -> tuple[datetime, str]:
+    """(created_at, id) of a ``queue_cursor``; ValueError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, read_id = raw.split("|")
+        at = datetime.fromisoformat(when)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"invalid queue cursor {_short(cursor)}") from None
+    if at.tzinfo is None or not read_id or len(read_id) > 32:
+        raise ValueError(f"invalid queue cursor {_short(cursor)}")
+    return utc(at), read_id
+
+
 def read_from_row(row: ReadRow) -> Read:
     reviews = [
         Review(
@@ -213,40 +251,90 @@ def row_from_read(read: Read, *, keep_image: bool) -> ReadRow:
     return row
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so that an error message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _controls(text: str, allowed: str = "") -> str:
+    """The control characters of ``text`` (other than those in ``allowed``), as ``U+XXXX`` codes."""
+    bad = sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in allowed})
+    return ", ".join(f"U+{ord(c):04X}" for c in bad)
+
+
+def check_reviewer(reviewer: object) -> str:
+    """``reviewer`` if it is a name: not blank, at most ``MAX_REVIEWER`` characters, no control characters."""
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise ValueError("a reviewer name is required")
+    if len(reviewer) > MAX_REVIEWER:
+        raise ValueError(f"the reviewer name is {len(reviewer)} characters long (at most {MAX_REVIEWER})")
+    if bad := _controls(reviewer):
+        raise ValueError(f"the reviewer name has control characters ({bad})")
+    return reviewer
+
+
+def check_correction_length(name: str, text: str) -> None:
+    """At most ``MAX_CORRECTION`` characters (also checked on import, where old blank ones may stay)."""
+    if len(text) > MAX_CORRECTION:
+        raise ValueError(
+            f"field {name!r}: the correction is {len(text)} characters long (at most {MAX_CORRECTION})"
+        )
+
+
+def _check_correction(name: str, text: object, joiner: str, charset: str | None) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"field {name!r}: a correction needs its text")
+    check_correction_length(name, text)
+    if not text.strip():
+        raise ValueError(f"field {name!r}: the correction is empty (type the text, or leave the field out)")
+    if bad := _controls(text, joiner):
+        raise ValueError(f"field {name!r}: the correction has control characters ({bad})")
+    if charset is not None:
+        outside = sorted(set(text) - set(charset) - set(joiner))
+        if outside:
+            shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in outside)
+            raise ValueError(f"field {name!r}: the correction has characters outside the charset: {shown}")
+    return text
+
+
 def check_fields(
     template: str, predicted: dict[str, Any], fields: Mapping[str, Mapping[str, Any]], charset: str | None
 ) -> dict[str, FieldReview]:
-    """Validate a submission's verdicts against the read; ValueError with one clear message if wrong."""
+    """Validate a submission's verdicts against the read; ValueError with one clear message if wrong.
+
+    A correction must be non-blank, at most ``MAX_CORRECTION`` characters, without control characters
+    (but the field's line joiner) and, with ``charset``, only of the charset's characters.
+    """
     spec = TEMPLATES.get(template)
     joiners = {f.name: f.joiner for f in spec.fields} if spec else {}
     known = list(joiners) or list(predicted)
     out: dict[str, FieldReview] = {}
     for name, verdict in sorted(fields.items()):
         if name not in known:
-            raise ValueError(f"unknown field {name!r} for template {template!r} (fields: {', '.join(known)})")
+            raise ValueError(
+                f"unknown field {_short(name)} for template {template!r} (fields: {', '.join(known)})"
+            )
         if not isinstance(verdict, Mapping) or set(verdict) - {"status", "text"}:
-            raise ValueError(f"field {name!r}: expected {{'status': ..., 'text': ...}}, got {verdict!r}")
+            raise ValueError(
+                f"field {name!r}: expected {{'status': ..., 'text': ...}}, got {_short(verdict)}"
+            )
         status, text = verdict.get("status"), verdict.get("text")
         reading = predicted.get(name, {}).get("text")
         if status not in STATUSES:
-            raise ValueError(f"field {name!r}: invalid status {status!r} (use 'confirmed' or 'corrected')")
-        if status == "confirmed":
-            if reading is None:
-                raise ValueError(
-                    f"field {name!r}: nothing was read, so nothing to confirm; send a correction"
-                )
-            if text is not None and text != reading:
-                raise ValueError(f"field {name!r}: confirmed with text {text!r} != the reading {reading!r}")
-            out[name] = FieldReview("confirmed", None)
+            raise ValueError(
+                f"field {name!r}: invalid status {_short(status)} (use 'confirmed' or 'corrected')"
+            )
+        if status == "corrected":
+            out[name] = FieldReview(
+                "corrected", _check_correction(name, text, joiners.get(name, ""), charset)
+            )
             continue
-        if not isinstance(text, str):
-            raise ValueError(f"field {name!r}: a correction needs its text")
-        if charset is not None:
-            bad = sorted(set(text) - set(charset) - set(joiners.get(name, "")))
-            if bad:
-                shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in bad)
-                raise ValueError(
-                    f"field {name!r}: the correction has characters outside the charset: {shown}"
-                )
-        out[name] = FieldReview("corrected", text)
+        if reading is None:
+            raise ValueError(f"field {name!r}: nothing was read, so nothing to confirm; send a correction")
+        if text is not None and text != reading:
+            raise ValueError(
+                f"field {name!r}: confirmed with text {_short(text)} != the reading {_short(reading)}"
+            )
+        out[name] = FieldReview("confirmed", None)
     return out

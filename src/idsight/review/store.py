@@ -1,7 +1,8 @@
 """The review store: reads of the model, people's reviews of them, and the corrections for training.
 
 ``ReviewStore(url)`` opens (and migrates to head) an SQLite file (``sqlite:///reviews.db``) or a
-PostgreSQL database (``postgresql://user:pw@host/db``, needs a driver such as psycopg2).
+PostgreSQL database (``postgresql://user:pw@host/db``, needs a driver: ``pip install 'idsight[pg]'``),
+creating the store if there is none; ``create=False`` (for callers that only read) refuses a missing one.
 
 Concurrency: every read has a ``version`` that each review submission increments. A submission with
 ``expected_version`` (the version the reviewer loaded) is refused with ``ReviewConflict`` when someone
@@ -22,19 +23,24 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from idsight.errors import IdsightError
 from idsight.review import jsonl, migrations
 from idsight.review.models import (
+    MAX_QUEUE_PAGE,
     Read,
     ReadRow,
+    ReadSummary,
     Review,
     ReviewFieldRow,
     ReviewRow,
     check_fields,
+    check_reviewer,
+    parse_queue_cursor,
+    queue_cursor,
     read_from_row,
     row_from_read,
     utc,
@@ -71,15 +77,17 @@ def _locked(err: OperationalError) -> bool:
 class ReviewStore:
     """Reads, their crops and reviews in one database; see the module docstring for concurrency."""
 
-    def __init__(self, url: str, *, keep_images: bool = False) -> None:
+    def __init__(self, url: str, *, keep_images: bool = False, create: bool = True) -> None:
+        """Open the store at ``url`` and migrate it to head. ``create=False``: a missing SQLite file, or
+        a PostgreSQL database without the store's tables, is a ReviewError and nothing is created."""
         self.url = migrations.mask_url(url)
         self.keep_images = keep_images
         try:
-            self._engine = migrations.create(url)
+            self._engine = migrations.create(url, must_exist=not create)
         except migrations.OpenError as err:
             raise ReviewError(str(err), path=self.url) from None
         try:
-            self._run(lambda s: migrations.upgrade(s.connection()), write=True)
+            self._run(lambda s: migrations.upgrade(s.connection(), create=create), write=True)
         except migrations.OpenError as err:
             self.close()
             raise ReviewError(str(err), path=self.url) from None
@@ -147,6 +155,59 @@ class ReviewStore:
         )
         return self._reads(query)
 
+    def queue_page(self, limit: int = 50, after: str | None = None) -> tuple[list[ReadSummary], str | None]:
+        """One page of the queue (unreviewed reads, oldest first) without loading crops, images or reviews.
+
+        ``after``: the cursor the previous page returned (None: the first page); ``limit``: 1 to
+        ``MAX_QUEUE_PAGE``. Returns (summaries, the next page's cursor, or None after the last page).
+        """
+        if not 1 <= limit <= MAX_QUEUE_PAGE:
+            raise ReviewError(f"queue page size {limit} is out of range (1 to {MAX_QUEUE_PAGE})")
+        query = select(
+            ReadRow.id,
+            ReadRow.template,
+            ReadRow.source,
+            ReadRow.model_name,
+            ReadRow.model_sha256,
+            ReadRow.created_at,
+            ReadRow.fields,
+            ReadRow.version,
+        ).where(~exists().where(ReviewRow.read_id == ReadRow.id))
+        if after is not None:
+            try:
+                at, rid = parse_queue_cursor(after)
+            except ValueError as err:
+                raise ReviewError(str(err)) from None
+            query = query.where(
+                or_(ReadRow.created_at > at, and_(ReadRow.created_at == at, ReadRow.id > rid))
+            )
+        query = query.order_by(ReadRow.created_at, ReadRow.id).limit(limit + 1)
+
+        def fn(s: Session) -> list[ReadSummary]:
+            return [
+                ReadSummary(
+                    r.id,
+                    r.template,
+                    r.source,
+                    r.model_name,
+                    r.model_sha256,
+                    utc(r.created_at),
+                    r.fields,
+                    r.version,
+                )
+                for r in s.execute(query)
+            ]
+
+        page = self._run(fn)
+        return page[:limit], queue_cursor(page[limit - 1]) if len(page) > limit else None
+
+    def queue_size(self) -> int:
+        """How many reads nobody has reviewed yet."""
+        query = (
+            select(func.count()).select_from(ReadRow).where(~exists().where(ReviewRow.read_id == ReadRow.id))
+        )
+        return self._run(lambda s: int(s.execute(query).scalar_one()))
+
     def _reads(self, query: Select[Any]) -> list[Read]:
         return self._run(lambda s: [read_from_row(r) for r in s.scalars(query)])
 
@@ -173,8 +234,10 @@ class ReviewStore:
         ``fields``: ``{field: {"status": "confirmed" | "corrected", "text": str | None}}``; a correction
         needs its text, and with ``charset`` every character of it must be in the charset.
         """
-        if not isinstance(reviewer, str) or not reviewer.strip():
-            raise ReviewError(f"review of read {read_id!r}: a reviewer name is required")
+        try:
+            check_reviewer(reviewer)
+        except ValueError as err:
+            raise ReviewError(f"review of read {read_id!r}: {err}") from None
         if not fields:
             raise ReviewError(f"review of read {read_id!r}: no fields given")
 

@@ -1,27 +1,35 @@
 """The review page: a FastAPI app over a ``ReviewStore``, for people to confirm or correct the reader's output.
 
 A thin adapter: the store is opened once when the app is made, and each request decodes its input, acts
-on the store and encodes the answer. HTML pages (``/``, ``/reads/{id}``, ``/figures``) and a JSON API
-(``/api/...``). API errors are a 4xx with a one-line JSON ``detail``: unknown read 404, a stale
-``expected_version`` 409 (``ReviewConflict``), a bad submission 422 (e.g. characters outside the charset,
-named); nothing stored is changed by a refused submission.
+on the store and encodes the answer. HTML pages (``/``, ``/reads/{id}``, ``/figures``, ``/docs``) and a
+JSON API (``/api/...``, ``/openapi.json``). API errors are a 4xx with a one-line JSON ``detail``: unknown
+read 404, a stale ``expected_version`` 409 (``ReviewConflict``), a bad submission 422 (e.g. characters
+outside the charset, named); nothing stored is changed by a refused submission.
+
+The page shows names, ID numbers and card images, so ``security.Guard`` checks every request first
+(allowed Host, same-origin writes, the API key when there is one, body size); with a key, ``/login``
+sets a session cookie for browsers. ``/docs`` loads Swagger UI from files installed with idsight
+(``fastapi_offline``'s copy), never from the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from idsight.data.charset import CHARSET
 from idsight.review import ReviewConflict, ReviewError, ReviewStore
+from idsight.review.models import MAX_QUEUE_PAGE
+from idsight.serve import security
 from idsight.serve.figures import accuracy_series, accuracy_svg
 from idsight.serve.views import field_views, png_size, read_json, review_json, summary_json
 
@@ -67,11 +75,24 @@ def _validation_detail(err: RequestValidationError) -> str:
     return f"{where or 'body'}: {first.get('msg', 'invalid')}{more}"
 
 
-def create_app(store: ReviewStore | str, *, charset: str = CHARSET, low_confidence: float = 0.9) -> FastAPI:
+def create_app(
+    store: ReviewStore | str,
+    *,
+    charset: str = CHARSET,
+    low_confidence: float = 0.9,
+    api_key: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    max_body: int = security.MAX_BODY,
+) -> FastAPI:
     """The review app over ``store`` (a ``ReviewStore``, or a URL opened here once and closed at shutdown).
 
     Fields with confidence below ``low_confidence`` are highlighted; corrections must use ``charset``.
+    ``api_key``: required of every request but the health check and login page (None: no key, for a
+    page bound to loopback only). ``allowed_hosts``: Host header names served besides 127.0.0.1,
+    localhost and ::1 (any port). ``max_body``: bytes of a request body. ValueError for a bad key or host.
     """
+    key = None if api_key is None else security.check_api_key(api_key)
+    hosts = [security.normalize_host(h) for h in allowed_hosts]
     owned = isinstance(store, str)
     st = ReviewStore(store) if isinstance(store, str) else store
 
@@ -81,10 +102,13 @@ def create_app(store: ReviewStore | str, *, charset: str = CHARSET, low_confiden
         if owned:
             st.close()
 
-    app = FastAPI(title="idsight review", lifespan=lifespan)
+    app = FastAPI(title="idsight review", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(security.Guard, api_key=key, allowed_hosts=hosts, max_body=max_body)
     app.state.store = st
     app.mount("/static", StaticFiles(packages=[("idsight.serve", "static")]), name="static")
+    app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
     env = Environment(loader=PackageLoader("idsight.serve", "templates"), autoescape=select_autoescape())
+    env.globals["logout"] = key is not None
 
     def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
         root = request.scope.get("root_path", "")
@@ -108,10 +132,61 @@ def create_app(store: ReviewStore | str, *, charset: str = CHARSET, low_confiden
     def healthz() -> str:
         return "ok"
 
+    # -- login (only with an API key) ---------------------------------------------------
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/") -> Response:
+        if key is None:
+            return RedirectResponse(request.scope.get("root_path", "") + "/", status_code=303)
+        return page(request, "login.html", next=security.safe_next(next), bare=True)
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request, api_key: Annotated[str, Form(max_length=1000)], next: Annotated[str, Form()] = "/"
+    ) -> Response:
+        target = security.safe_next(next)
+        if key is None or not security.key_matches(key, api_key):
+            error = "Wrong API key." if key is not None else "This review page has no API key."
+            return page(request, "login.html", 401, next=target, error=error, bare=True)
+        root = request.scope.get("root_path", "")
+        response = RedirectResponse(root + target, status_code=303)
+        response.set_cookie(
+            security.SESSION_COOKIE,
+            security.session_token(key),
+            max_age=security.SESSION_SECONDS,
+            path=root or "/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        response = RedirectResponse(f"{root}/login", status_code=303)
+        response.delete_cookie(security.SESSION_COOKIE, path=root or "/", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="idsight review API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+        )
+
     # -- JSON API -----------------------------------------------------------------------
     @app.get("/api/queue")
-    def api_queue(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
-        return {"reads": [summary_json(r, low_confidence) for r in st.queue(limit)]}
+    def api_queue(
+        limit: int = Query(50, ge=1, le=MAX_QUEUE_PAGE), after: str | None = Query(None, max_length=200)
+    ) -> dict[str, Any]:
+        """One page of the queue, oldest first; ``next`` is the ``after`` of the next page (null: last)."""
+        reads, cursor = st.queue_page(limit, after)
+        return {"reads": [summary_json(r, low_confidence) for r in reads], "next": cursor}
 
     @app.get("/api/reads/{read_id}")
     def api_read(read_id: str, request: Request) -> dict[str, Any]:
@@ -157,10 +232,29 @@ def create_app(store: ReviewStore | str, *, charset: str = CHARSET, low_confiden
     # -- HTML pages ---------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
     def queue_page(
-        request: Request, reviewer: str = "reviewer", limit: int = Query(50, ge=1, le=1000)
+        request: Request,
+        reviewer: str = "reviewer",
+        limit: int = Query(50, ge=1, le=MAX_QUEUE_PAGE),
+        after: str | None = Query(None, max_length=200),
     ) -> HTMLResponse:
-        reads = [summary_json(r, low_confidence) for r in st.queue(limit)]
-        return page(request, "queue.html", reads=reads, reviewer=reviewer)
+        try:
+            summaries, cursor = st.queue_page(limit, after)
+        except ReviewError as err:
+            api = _api_error(err)
+            return page(request, "error.html", api.status, status=api.status, detail=api.detail)
+        reads = [summary_json(r, low_confidence) for r in summaries]
+        total = st.queue_size()
+        first = after is None
+        return page(
+            request,
+            "queue.html",
+            reads=reads,
+            next=cursor,
+            limit=limit,
+            first=first,
+            reviewer=reviewer,
+            total=total,
+        )
 
     @app.get("/reads/{read_id}", response_class=HTMLResponse)
     def read_page(request: Request, read_id: str, reviewer: str = "reviewer") -> HTMLResponse:

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from idsight.review import Read, Review
+from idsight.review import Read, ReadSummary, Review
 from idsight.templates import TEMPLATES
 
 
@@ -32,30 +32,55 @@ def png_size(png: bytes) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
-def field_views(read: Read, low_confidence: float) -> list[FieldView]:
-    """The template's fields in reading order (then any other field the read holds)."""
-    spec = TEMPLATES.get(read.template)
+def _layout(template: str, fields: dict[str, Any]) -> list[tuple[str, tuple[str, ...], str]]:
+    """(field, line keys, joiner): the template's fields in reading order, then any other the read holds."""
+    spec = TEMPLATES.get(template)
     layout = [(f.name, f.lines, f.joiner) for f in spec.fields] if spec else []
     known = {name for name, _, _ in layout}
-    layout += [(name, (name,), " ") for name in read.fields if name not in known]
+    return layout + [(name, (name,), " ") for name in fields if name not in known]
+
+
+def _reading(value: Any) -> tuple[str | None, float | None, list[float] | None]:
+    """(text, confidence, box) of a stored field, each None where missing or malformed."""
+    value = value if isinstance(value, dict) else {}
+    text = value.get("text")
+    conf = value.get("confidence")
+    box = value.get("box")
+    return (
+        text if isinstance(text, str) else None,
+        float(conf) if isinstance(conf, int | float) else None,
+        [float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None,
+    )
+
+
+def _low(text: str | None, conf: float | None, low_confidence: float) -> bool:
+    return text is None or conf is None or conf < low_confidence
+
+
+def field_views(read: Read, low_confidence: float) -> list[FieldView]:
+    """The template's fields in reading order (then any other field the read holds)."""
     views = []
-    for name, lines, joiner in layout:
-        value = read.fields.get(name)
-        value = value if isinstance(value, dict) else {}
-        text = value.get("text")
-        text = text if isinstance(text, str) else None
-        conf = value.get("confidence")
-        conf = float(conf) if isinstance(conf, int | float) else None
-        box = value.get("box")
-        box = [float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None
+    for name, lines, joiner in _layout(read.template, read.fields):
+        text, conf, box = _reading(read.fields.get(name))
         if joiner == "\n":
             values = text.split("\n") if text is not None else [""] * len(lines)
         else:
             values = [text or ""]
-        low = text is None or conf is None or conf < low_confidence
         crops = [k for k in lines if k in read.crops]
-        views.append(FieldView(name, text, conf, low, box, crops, joiner, values))
+        views.append(
+            FieldView(name, text, conf, _low(text, conf, low_confidence), box, crops, joiner, values)
+        )
     return views
+
+
+def low_confidence_fields(read: Read | ReadSummary, low_confidence: float) -> list[str]:
+    """The fields not read, or read with confidence below ``low_confidence``, in reading order."""
+    out = []
+    for name, _, _ in _layout(read.template, read.fields):
+        text, conf, _ = _reading(read.fields.get(name))
+        if _low(text, conf, low_confidence):
+            out.append(name)
+    return out
 
 
 def review_json(review: Review) -> dict[str, Any]:
@@ -69,7 +94,7 @@ def review_json(review: Review) -> dict[str, Any]:
     }
 
 
-def summary_json(read: Read, low_confidence: float) -> dict[str, Any]:
+def summary_json(read: Read | ReadSummary, low_confidence: float) -> dict[str, Any]:
     return {
         "id": read.id,
         "template": read.template,
@@ -78,7 +103,7 @@ def summary_json(read: Read, low_confidence: float) -> dict[str, Any]:
         "model_sha256": read.model_sha256,
         "created_at": read.created_at.isoformat(),
         "version": read.version,
-        "low_confidence_fields": [f.name for f in field_views(read, low_confidence) if f.low],
+        "low_confidence_fields": low_confidence_fields(read, low_confidence),
     }
 
 

@@ -266,7 +266,7 @@ def snapshot_lines(cfg: DistillConfig, out_dir: Path, student_path: Path) -> dic
         from idsight.review.store import ReviewStore
 
         review_rows: list[dict[str, Any]] = []
-        with ReviewStore(cfg.reviews) as store:
+        with ReviewStore(cfg.reviews, create=False) as store:
             for read in store.iter_reads():
                 reads += 1
                 review_ids += [r.id for r in read.reviews]

@@ -83,6 +83,7 @@ def promote(
     Returns ``{"candidate", "current", "promoted", "path"}``; raises :class:`GateRefused` on a regression.
     """
     cand_path = hub.resolve(candidate)
+    target_name = hub.check_name(name or cand_path.stem)  # before anything is scored or written
     read_meta(cand_path)  # a corrupt candidate fails here, before any scoring
     current_path = hub.resolve("default")
     cand = score_holdout(cand_path, spec)
@@ -106,7 +107,6 @@ def promote(
             f"below the current default {current_path.stem} ({cur['field_exact_match']:.2%})",
             path=cand_path,
         )
-    target_name = name or cand_path.stem
     dest = hub.user_dir() / f"{target_name}{hub.SUFFIX}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     state, meta = load_artifact(cand_path)
