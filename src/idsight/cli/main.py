@@ -169,14 +169,24 @@ def train(
         str | None, typer.Option(help="Train only this part (localizer, classifier, detector, recognizer).")
     ] = None,
 ) -> None:
-    """Train a card-reader model from a YAML recipe and write one artifact file.
+    """Train a card-reader model from a YAML recipe, or one network from a single-network config
+    (model, task, data), and write one artifact file.
 
-    Parts already trained under the same config are reused, so parts can be trained in parallel
-    with --part and assembled by a final run without it.
+    Parts already trained under the same recipe are reused, so parts can be trained in parallel
+    with --part and assembled by a final run without it. A single-network run goes on from its last
+    checkpoint, so a long training spans several sittings.
     """
     from idsight.models.reader import PARTS
+    from idsight.train.component import is_component_config, train_component
     from idsight.train.recipes import train_reader
 
+    if is_component_config(config):
+        if part is not None:
+            fail(f"{config}: --part applies to reader recipes, not to a single-network config")
+        done = train_component(config, overrides=overrides or [], out=out_path)
+        if done is not None:
+            out.print(f"wrote {done}")
+        return
     if part is not None and part not in PARTS:
         fail(f"unknown part {part!r} (known: {', '.join(PARTS)})")
     path = train_reader(config, overrides=overrides or [], out=out_path, only=part)

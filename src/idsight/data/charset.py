@@ -71,3 +71,59 @@ def write_charset(path: Path | None = None) -> Path:
 
 if __name__ == "__main__":
     print(write_charset())
+
+
+# -- the open charset: every character such cards print, whether or not a word list holds it -----
+LATIN_ACCENTED = "".join(
+    chr(c) for c in (*range(0xC0, 0x100), *range(0x100, 0x180)) if chr(c).isalpha() and chr(c) not in "×÷ĸŉſ"
+)
+OPEN_PUNCT = " /:.,-()'<"
+
+
+def ks_x_1001_hangul() -> str:
+    """The 2,350 Hangul syllables of KS X 1001 (those EUC-KR encodes), in code-point order."""
+    out = []
+    for c in range(0xAC00, 0xD7A4):
+        try:
+            two_bytes = len(chr(c).encode("euc_kr")) == 2  # others take an 8-byte jamo sequence
+        except UnicodeEncodeError:
+            continue
+        if two_bytes:
+            out.append(chr(c))
+    return "".join(out)
+
+
+def build_open_charset() -> str:
+    """Digits, Latin upper and lower case with the accents of European names, the punctuation of labels
+    and dates, and all 2,350 KS X 1001 Hangul syllables; sorted, unique."""
+    chars = set(string.digits + string.ascii_letters + LATIN_ACCENTED + OPEN_PUNCT + ks_x_1001_hangul())
+    return "".join(sorted(chars))
+
+
+OPEN_CHARSET: str = build_open_charset()
+CHARSETS = {"cards": CHARSET, "open": OPEN_CHARSET}
+
+
+class Charset:
+    """Encoding of texts as 1-based class indices (0 is the CTC blank) for one character set."""
+
+    def __init__(self, chars: str) -> None:
+        self.chars = chars
+        self.index = {c: i + 1 for i, c in enumerate(chars)}
+
+    @classmethod
+    def named(cls, name: str) -> Charset:
+        if name not in CHARSETS:
+            from idsight.errors import UnknownNameError
+
+            raise UnknownNameError(f"unknown charset {name!r} (known: {', '.join(CHARSETS)})")
+        return cls(CHARSETS[name])
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        missing = {c for c in text if c not in self.index}
+        if missing:
+            raise ValueError(f"characters not in charset: {''.join(sorted(missing))!r}")
+        return [self.index[c] for c in text]

@@ -129,3 +129,42 @@ def cache_teacher_logits(dir: str | Path, teacher: torch.nn.Module) -> int:
         out[row["file"]] = teacher(ds[i][0][None])["logits"][0].half().contiguous()
     save_file(out, str(Path(dir) / TEACHER_CACHE))
     return len(out)
+
+
+@DATASETS.register("open_text_lines")
+class OpenTextLines(Dataset):
+    """Generated lines of open text (``idsight.data.synth.textlines``): any KS X 1001 Hangul syllable,
+    accented Latin, dates, codes, MRZ and labels, in the fonts of ``font_pool``, encoded with the
+    ``charset`` named (``open``: 2,609 characters). Item ``i`` is the same for the same ``seed``."""
+
+    def __init__(self, *, count: int, seed: int = 0, charset: str = "open", font_pool: str = "train") -> None:
+        from idsight.data.charset import Charset
+
+        self.count = count
+        self.seed = seed
+        self.charset = Charset.named(charset)
+        self.font_pool = font_pool
+
+    def __len__(self) -> int:
+        return self.count
+
+    def sample(self, i: int) -> tuple[np.ndarray, str]:
+        """The raw crop (RGB, any height) and its text."""
+        from idsight.data.synth.textlines import render_text_line, sample_text
+
+        rng = np.random.default_rng([self.seed, i])
+        text, kind = sample_text(rng)
+        return render_text_line(rng, text, kind, font_pool=self.font_pool), text
+
+    def __getitem__(self, i: int) -> Item:
+        from idsight.ocr.predictor import fit_height
+
+        crop, text = self.sample(i)
+        return (
+            to_tensor(fit_height(crop, PRE), PRE["mean"], PRE["std"]),
+            self.charset.encode(text),
+            True,
+            None,
+        )
+
+    collate = staticmethod(LineFolder.collate)

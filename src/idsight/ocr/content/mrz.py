@@ -23,6 +23,8 @@ _LOOKALIKE = str.maketrans(
     }
 )
 _MRZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
+_TRANSLIT = str.maketrans({"ß": "SS", "Ø": "OE", "Æ": "AE", "Œ": "OE", "Þ": "TH", "Ð": "D", "Đ": "D", "Ł": "L",
+                           "Ħ": "H", "Ŋ": "N", "Ŧ": "T", "Ŀ": "L", "I": "I", "Ĳ": "IJ"})
 TO_DIGIT = str.maketrans("OQDUIL|ZSBG", "00001112586")
 TO_ALPHA = str.maketrans("0125868", "OIZSBGB")
 _SWAPS = {
@@ -80,9 +82,8 @@ def mrz_name_form(text: str) -> str:
     """How the MRZ writes a name: upper case, no accents, ``<``, hyphens and apostrophes as spaces."""
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
-    bare = bare.replace("ß", "SS").replace("Ø", "O").replace("Æ", "AE").replace("Ł", "L")
-    for sep in "<-'":
-        bare = bare.replace(sep, " ")
+    bare = bare.translate(_TRANSLIT)
+    bare = "".join(c if c in _MRZ_CHARS else " " for c in bare.replace("<", " "))
     return " ".join(bare.split())
 
 

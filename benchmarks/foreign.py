@@ -1,0 +1,189 @@
+"""Benchmark: read a folder of cards that idsight did not draw, with idsight and its peers, in one run.
+
+    .venv/bin/python benchmarks/foreign.py ../shared/foreign-cards --engines student,teacher,rapidocr,tesseract
+
+The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
+strict: a field counts when its text equals the truth after Unicode NFC and collapsing whitespace; the
+MRZ is compared line by line with spaces removed. Engines:
+- ``student`` / ``teacher`` / any model name: ``idsight read`` with that model;
+- ``rapidocr``: RapidOCR's lines (PP-OCR detector and recogniser) -> idsight's content assignment
+  (``idsight.ocr.content``: document type and fields from the lines' text and geometry);
+- ``tesseract``: Tesseract (``kor+eng``, psm 6) lines -> the same content assignment.
+Prints one JSON document (per engine: field exact match overall and per field, per-field CER, MRZ
+exact match, document type accuracy, median ms per card on ``--threads`` threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from idsight.metrics import cer, latency_summary  # noqa: E402
+
+MODELS = {"student": "idsight-reader-student", "teacher": "idsight-reader-teacher"}
+Reader = Callable[[np.ndarray, str], tuple[str, dict[str, str]]]  # image, name -> (type, {field: text})
+
+
+def norm(s: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFC", s or "").split())
+
+
+def mrz_norm(s: str | None) -> str:
+    return "\n".join(line.strip().replace(" ", "") for line in (s or "").strip().splitlines())
+
+
+def field_ok(name: str, got: str | None, want: str) -> bool:
+    return mrz_norm(got) == mrz_norm(want) if name == "mrz" else norm(got) == norm(want)
+
+
+def score(
+    cards: list[dict[str, Any]], preds: list[tuple[str, dict[str, str]]], ms: list[float]
+) -> dict[str, Any]:
+    per: dict[str, list[bool]] = {}
+    texts: dict[str, tuple[list[str], list[str]]] = {}
+    types = []
+    for card, (doc_type, fields) in zip(cards, preds, strict=True):
+        types.append(doc_type == card["template"])
+        for k, want in card["fields"].items():
+            key = f"{card['template']}.{k}"
+            per.setdefault(key, []).append(field_ok(k, fields.get(k), want))
+            got_t, want_t = texts.setdefault(key, ([], []))
+            got_t.append(mrz_norm(fields.get(k)) if k == "mrz" else norm(fields.get(k)))
+            want_t.append(mrz_norm(want) if k == "mrz" else norm(want))
+    hits = [x for v in per.values() for x in v]
+    mrz = [x for k, v in per.items() if k.endswith(".mrz") for x in v]
+    return {
+        "cards": len(cards),
+        "field_exact": round(sum(hits) / max(1, len(hits)), 4),
+        "mrz_exact": round(sum(mrz) / len(mrz), 4) if mrz else None,
+        "document_type_accuracy": round(sum(types) / max(1, len(types)), 4),
+        "per_field_exact": {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())},
+        "per_field_cer": {k: round(cer(g, w), 4) for k, (g, w) in sorted(texts.items())},
+        "latency_ms": latency_summary(ms),
+    }
+
+
+def idsight_reader(model: str, threads: int) -> Reader:
+    from idsight.errors import IdsightError
+    from idsight.ocr.predictor import CardReader
+
+    reader = CardReader.load(MODELS.get(model, model))
+
+    def read(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
+        try:
+            d = reader.read(image, name=name).to_dict()
+        except IdsightError:
+            return "none", {}
+        return d["template"], {k: v["text"] for k, v in d["fields"].items()}
+
+    return read
+
+
+def content_reader(engine: str, threads: int) -> Reader:
+    import peers as P
+
+    from idsight.ocr.content.assign import TextLine
+    from idsight.ocr.content.decide import read_fields
+
+    def lines_of(image: np.ndarray) -> list[Any]:
+        if engine == "rapidocr":
+            return P.rapidocr_lines(image, threads=threads)
+        return P.tesseract_lines(image, lang="kor+eng", psm=6)
+
+    def read(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
+        lines = [TextLine(t, tuple(map(float, b)), float(c)) for t, b, c in lines_of(image)]  # type: ignore[arg-type]
+        d = read_fields(lines)
+        fields = {k: v.value for k, v in d.assignment.fields.items()} if d.assignment else {}
+        return d.doc_type, fields
+
+    return read
+
+
+def make_reader(engine: str, threads: int) -> Reader:
+    if engine in ("rapidocr", "tesseract"):
+        return content_reader(engine, threads)
+    return idsight_reader(engine, threads)
+
+
+def run(folder: Path, engines: list[str], *, threads: int = 1, limit: int = 0) -> dict[str, Any]:
+    import cv2
+    import torch
+
+    from idsight.data.io import load_image
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    cards = [
+        json.loads(line) for line in (folder / "truth.jsonl").read_text(encoding="utf-8").splitlines() if line
+    ]
+    if limit:
+        counts: Counter[str] = Counter()
+        kept = []
+        for c in cards:
+            if counts[c["template"]] < limit:
+                kept.append(c)
+                counts[c["template"]] += 1
+        cards = kept
+    images = [load_image(folder / c["image"]) for c in cards]
+    out: dict[str, Any] = {"set": str(folder), "cards": len(cards), "threads": threads, "engines": {}}
+    for engine in engines:
+        reader = make_reader(engine, threads)
+        reader(images[0], cards[0]["image"])  # warm-up, untimed
+        preds, ms = [], []
+        for card, image in zip(cards, images, strict=True):
+            t0 = time.perf_counter()
+            preds.append(reader(image, card["image"]))
+            ms.append((time.perf_counter() - t0) * 1000)
+        result = score(cards, preds, ms)
+        by_type = {}
+        for t in sorted({c["template"] for c in cards}):
+            idx = [i for i, c in enumerate(cards) if c["template"] == t]
+            by_type[t] = score([cards[i] for i in idx], [preds[i] for i in idx], [ms[i] for i in idx])
+            by_type[t] = {
+                k: by_type[t][k] for k in ("cards", "field_exact", "mrz_exact", "document_type_accuracy")
+            }
+        result["by_type"] = by_type
+        out["engines"][engine] = result
+        print(
+            f"[{engine}] fields {result['field_exact']:.3f}  type {result['document_type_accuracy']:.3f}  "
+            f"median {result['latency_ms']['median']:.0f} ms",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path, help="a folder with images and truth.jsonl")
+    ap.add_argument("--engines", default="student,teacher,rapidocr,tesseract")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=0, help="cards per document type (0: all)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_THREAD_LIMIT", str(args.threads))
+    if not (args.folder / "truth.jsonl").is_file():
+        print(f"error: {args.folder}: no truth.jsonl", file=sys.stderr)
+        return 2
+    doc = run(args.folder, [e for e in args.engines.split(",") if e], threads=args.threads, limit=args.limit)
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Open-vocabulary text lines for the recogniser: any Hangul syllable of KS X 1001, accented Latin in
+both cases, dates in every print style, codes, MRZ lines and label text, in every installed font that
+covers them.
+
+``sample_text(rng)`` draws a line's text and kind; ``render_text_line(rng, text, kind, font_pool)``
+draws it like a card line (background, ink, tilt, degradations) and crops it as the reader does.
+Word lists only make the text realistic; random syllables and letters cover what no list holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from functools import cache
+
+import cv2
+import numpy as np
+from fontTools.ttLib import TTFont
+
+from idsight.data.charset import LATIN_ACCENTED, ks_x_1001_hangul
+from idsight.data.lexicon import load_wordlist
+from idsight.data.synth import design, fonts
+from idsight.data.synth.lines import MAX_TEXT_WIDTH, _background_patch, _degrade
+from idsight.data.synth.text import paste_ink, size_for_height, text_mask
+
+KINDS = (
+    "hangul",
+    "kr_name",
+    "kr_address",
+    "kr_date",
+    "rrn",
+    "latin_name",
+    "latin_mixed",
+    "date",
+    "code",
+    "mrz",
+    "label",
+)
+WEIGHTS = (0.16, 0.1, 0.12, 0.04, 0.04, 0.12, 0.1, 0.1, 0.06, 0.08, 0.08)
+MONTHS = {
+    "en": "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC",
+    "fr": "JANV FÉVR MARS AVR MAI JUIN JUIL AOÛT SEPT OCT NOV DÉC",
+    "de": "JAN FEB MÄR APR MAI JUN JUL AUG SEP OKT NOV DEZ",
+    "es": "ENE FEB MAR ABR MAY JUN JUL AGO SEP OCT NOV DIC",
+}
+LABELS = (
+    "성명 주민등록번호 주소 발급일 발급기관 이름 여권번호 국적 성별 생년월일 기간만료일 "
+    "Surname|Nom|Given names|Prénoms|Sex|Sexe|Nationality|Nationalité|Date of birth|Date de naissance|"
+    "Date of expiry|Date d'expiration|Document No.|Passport No.|Name|Vornamen|Geburtsdatum|Apellidos|"
+    "Nombre|Fecha de nacimiento|Cognome|Data di nascita|Geslacht|Geboortedatum|IDENTITY CARD|PASSPORT|"
+    "CARTE D'IDENTITÉ|REPUBLIC OF KOREA|Type|Code|Authority|Autorité|Date of issue|Signature"
+)
+# accented letters whose other case is one accented letter too (not İ, whose lower case is i + a dot)
+UPPER_ACCENTED = "".join(c for c in LATIN_ACCENTED if c.isupper() and c.lower() in LATIN_ACCENTED)
+LOWER_ACCENTED = "".join(c for c in LATIN_ACCENTED if c.islower() and c.upper() in LATIN_ACCENTED)
+
+
+@cache
+def _hangul() -> str:
+    return ks_x_1001_hangul()
+
+
+def _syllables(rng: np.random.Generator, n: int) -> str:
+    h = _hangul()
+    return "".join(h[int(i)] for i in rng.integers(0, len(h), n))
+
+
+def _pick(rng: np.random.Generator, items: Sequence[str]) -> str:
+    return items[int(rng.integers(len(items)))]
+
+
+def _latin_word(rng: np.random.Generator, upper: bool) -> str:
+    if rng.random() < 0.5:
+        word = _pick(rng, load_wordlist("latin_surnames" if rng.random() < 0.5 else "latin_given_names"))
+    else:
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        word = "".join(letters[int(i)] for i in rng.integers(0, 26, int(rng.integers(2, 10))))
+    chars = list(word)
+    for i in range(len(chars)):  # accents of European names
+        if rng.random() < 0.12:
+            chars[i] = _pick(rng, UPPER_ACCENTED)
+    word = "".join(chars)
+    return word if upper else word.capitalize()
+
+
+def _date(rng: np.random.Generator) -> str:
+    day = dt.date(1930, 1, 1) + dt.timedelta(days=int(rng.integers(0, 45_000)))
+    d, m, y = day.day, day.month, day.year
+    lang = _pick(rng, list(MONTHS))
+    mon = MONTHS[lang].split()[m - 1]
+    styles = [
+        f"{d:02d} {m:02d} {y}",
+        f"{d:02d}.{m:02d}.{y}",
+        f"{d:02d}/{m:02d}/{y}",
+        f"{y}-{m:02d}-{d:02d}",
+        f"{d:02d} {mon} {y}",
+        f"{d} {mon.capitalize()} {y}",
+        f"{d:02d} {mon}/{MONTHS['en'].split()[m - 1]} {y}",
+        f"{d:02d} {mon} {str(y)[2:]}",
+    ]
+    return _pick(rng, styles)
+
+
+def _mrz(rng: np.random.Generator) -> str:
+    from idsight.ocr.content.mrz import compose_mrz
+    from idsight.ocr.content.spec import mrz_layouts
+
+    kind = "td1" if rng.random() < 0.6 else "td3"
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    alnum = letters + "0123456789"
+    values = {
+        "document_code": "P" if kind == "td3" else _pick(rng, ["I", "ID", "IC", "A", "C"]),
+        "issuing_state": "".join(letters[int(i)] for i in rng.integers(0, 26, 3)),
+        "nationality": "".join(letters[int(i)] for i in rng.integers(0, 26, 3)),
+        "document_number": "".join(alnum[int(i)] for i in rng.integers(0, 36, int(rng.integers(8, 10)))),
+        "date_of_birth": (dt.date(1930, 1, 1) + dt.timedelta(days=int(rng.integers(0, 33_000)))).isoformat(),
+        "date_of_expiry": (dt.date(2020, 1, 1) + dt.timedelta(days=int(rng.integers(0, 5_000)))).isoformat(),
+        "sex": _pick(rng, ["M", "F", "<"]),
+        "surname": " ".join(_latin_word(rng, True) for _ in range(int(rng.integers(1, 3)))),
+        "given_names": " ".join(_latin_word(rng, True) for _ in range(int(rng.integers(1, 3)))),
+    }
+    lines = compose_mrz(mrz_layouts()[kind], values)
+    from idsight.ocr.content.mrz import mrz_text
+
+    return mrz_text(_pick(rng, lines))
+
+
+def sample_text(rng: np.random.Generator) -> tuple[str, str]:
+    """A random line's text and kind (one of ``KINDS``)."""
+    kind = KINDS[int(rng.choice(len(KINDS), p=np.array(WEIGHTS) / sum(WEIGHTS)))]
+    if kind == "hangul":
+        words = [_syllables(rng, int(rng.integers(1, 6))) for _ in range(int(rng.integers(1, 5)))]
+        text = " ".join(words)
+    elif kind == "kr_name":
+        text = _pick(rng, load_wordlist("ko_surnames")) + _syllables(rng, int(rng.integers(1, 4)))
+    elif kind == "kr_address":
+        region = _pick(rng, load_wordlist("ko_regions"))
+        road = _pick(rng, load_wordlist("ko_roads")) if rng.random() < 0.5 else _syllables(rng, 2) + "로"
+        text = f"{region} {road} {int(rng.integers(1, 400))}"
+        if rng.random() < 0.4:
+            text += (
+                f" {int(rng.integers(100, 120))}동 {int(rng.integers(101, 2500))}호 ({_syllables(rng, 2)})"
+            )
+    elif kind == "kr_date":
+        day = dt.date(1960, 1, 1) + dt.timedelta(days=int(rng.integers(0, 24_000)))
+        text = _pick(rng, [f"{day.year}. {day.month}. {day.day}.", f"{day.year}년 {day.month}월 {day.day}일"])
+    elif kind == "rrn":
+        text = f"{int(rng.integers(0, 10**6)):06d}-{int(rng.integers(0, 10**7)):07d}"
+    elif kind == "latin_name":
+        text = " ".join(_latin_word(rng, True) for _ in range(int(rng.integers(1, 4))))
+        if rng.random() < 0.1:
+            text = text.replace(" ", "-", 1)
+    elif kind == "latin_mixed":
+        words = [_latin_word(rng, False) for _ in range(int(rng.integers(1, 4)))]
+        words = ["".join(_pick(rng, LOWER_ACCENTED) if rng.random() < 0.08 else c for c in w) for w in words]
+        text = " ".join(words)
+    elif kind == "date":
+        text = _date(rng)
+    elif kind == "code":
+        alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        text = "".join(alnum[int(i)] for i in rng.integers(0, 36, int(rng.integers(3, 10))))
+    elif kind == "mrz":
+        text = _mrz(rng)
+    else:
+        parts = LABELS.replace(" ", "|", 10).split("|")
+        text = _pick(rng, parts)
+        if rng.random() < 0.4:
+            text = f"{text} / {_pick(rng, parts)}"
+        if rng.random() < 0.2:
+            text += ":"
+    return text, kind
+
+
+@cache
+def _cmap(path: str) -> frozenset[str]:
+    with TTFont(path, lazy=True, fontNumber=0) as font:
+        return frozenset(chr(c) for c in font.getBestCmap())
+
+
+def covers(path: str, text: str) -> bool:
+    """Whether the font has a glyph for every character of ``text`` (spaces aside)."""
+    cmap = _cmap(path)
+    return all(c in cmap for c in text if c != " ")
+
+
+def font_for(rng: np.random.Generator, text: str, kind: str, pool: str) -> str:
+    """A font of ``pool`` that covers ``text``: OCR-B for MRZ lines; Korean faces for Hangul; else any."""
+    if kind == "mrz":
+        return fonts.OCRB_PATH.as_posix()
+    faces = list(fonts.korean_faces(pool)) + (
+        [] if any("가" <= c <= "힣" for c in text) else list(fonts.latin_faces(pool))
+    )
+    order = rng.permutation(len(faces))
+    for i in order:
+        if covers(faces[int(i)].path, text):
+            return faces[int(i)].path
+    for face in fonts.latin_faces("all") + fonts.korean_faces("all"):
+        if covers(face.path, text):
+            return face.path
+    raise ValueError(f"no installed font covers {text!r}")
+
+
+def render_text_line(
+    rng: np.random.Generator, text: str, kind: str, *, font_pool: str = "train"
+) -> np.ndarray:
+    """``text`` drawn like a card line and cropped around it with a little padding, then degraded."""
+    path = font_for(rng, text, kind, font_pool)
+    mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(18, 44))))
+    if mask.shape[1] > MAX_TEXT_WIDTH:
+        mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
+    th, tw = mask.shape
+    margin = th + 4
+    canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
+    if rng.random() < 0.25:  # plain light cards (scans, white-on-white)
+        canvas[:] = np.clip(rng.normal(235, 12, 3), 150, 255).astype(np.uint8)
+    paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
+    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
+    affine = cv2.getRotationMatrix2D(centre, rng.uniform(-2.5, 2.5), 1.0)
+    warped = cv2.warpAffine(
+        canvas, affine, (canvas.shape[1], canvas.shape[0]), borderMode=cv2.BORDER_REPLICATE
+    )
+    corners = np.array(
+        [
+            [margin, margin, 1],
+            [margin + tw, margin, 1],
+            [margin + tw, margin + th, 1],
+            [margin, margin + th, 1],
+        ]
+    )
+    pts = corners @ affine.T
+    py = rng.uniform(0.02, 0.25, 2) * th
+    px = rng.uniform(0.02, 0.5, 2) * th
+    x0 = max(0, int(pts[:, 0].min() - px[0]))
+    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
+    y0 = max(0, int(pts[:, 1].min() - py[0]))
+    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
+    return _degrade(warped[y0:y1, x0:x1], rng)

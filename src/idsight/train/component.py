@@ -1,0 +1,74 @@
+"""Train one network from a single ``TrainConfig`` YAML (``model``, ``task``, ``data``, ...), resuming from
+its last checkpoint, and write it as a one-file artifact.
+
+Long runs span several sittings: each call appends its command to ``<out_dir>/commands.jsonl`` and goes
+on from ``<out_dir>/checkpoints/last.ckpt``; the artifact records every command that made it. Works
+under ``torchrun`` (rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from idsight.artifact import save_artifact
+from idsight.train.config import load_config, read_yaml
+from idsight.train.engine import fit
+from idsight.train.recipes import best_weights, provenance
+
+
+def is_component_config(path: str | Path) -> bool:
+    """A single-network config (as opposed to a reader recipe with one section per part)."""
+    data = read_yaml(path)
+    return {"model", "task", "data"} <= set(data)
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def train_component(
+    config: str | Path, *, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None
+) -> Path | None:
+    """Train (or go on training) the network of ``config``; returns the artifact path (None off rank 0)."""
+    from idsight.data.charset import CHARSETS
+
+    cfg = load_config(config, overrides)
+    run = Path(cfg.out_dir)
+    last = run / "checkpoints" / "last.ckpt"
+    args = ["train", str(config), *sum((["--set", o] for o in overrides), [])]
+    log = run / "commands.jsonl"
+    if _rank() == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "command": provenance(args)["command"],
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "resumed": last.is_file(),
+        }
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    res = fit(cfg, ckpt_path=str(last) if last.is_file() else None)
+    if _rank() > 0:
+        return None
+    charset_name = cfg.data.kwargs.get("charset")
+    meta: dict[str, Any] = {
+        "task": cfg.task.name,
+        "arch": {"name": cfg.model.name, "kwargs": cfg.model.kwargs},
+        "config": cfg.resolved(),
+        "provenance": provenance(
+            args,
+            argv=sys.argv,
+            commands=[json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()],
+        ),
+        "metrics": {k: round(v, 5) for k, v in res.metrics.items()},
+        "training": {"global_step": res.global_step, "epochs": res.epochs_run},
+    }
+    if charset_name in CHARSETS:
+        meta["charset"] = CHARSETS[charset_name]
+    path = out or run / "model.safetensors"
+    save_artifact(path, best_weights(res), meta, dtype="float32")
+    return path

@@ -1,0 +1,97 @@
+"""The open charset, generated open-text lines, and single-network training that resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from idsight.data.charset import CHARSET, OPEN_CHARSET, Charset, ks_x_1001_hangul
+from idsight.data.lines import OpenTextLines
+from idsight.data.synth.textlines import KINDS, covers, font_for, sample_text
+
+
+def test_open_charset_covers_what_cards_print() -> None:
+    hangul = ks_x_1001_hangul()
+    assert len(hangul) == 2350 and "똠" not in hangul and "가" in hangul and "힝" in hangul
+    assert set(CHARSET) <= set(OPEN_CHARSET)  # everything the card models read
+    for text in ("Müller-Lüdenscheidt", "Ærøskøbing", "Łódź", "2024. 1. 31.", "Date d'expiration:", "(자이)"):
+        assert all(c in OPEN_CHARSET for c in text), text
+    cs = Charset.named("open")
+    assert cs.encode("가A") == [cs.index["가"], cs.index["A"]] and min(cs.index.values()) == 1
+    with pytest.raises(ValueError, match="not in charset"):
+        cs.encode("€")
+
+
+def test_sampled_texts_are_in_the_charset_and_cover_every_kind() -> None:
+    rng = np.random.default_rng(5)
+    kinds = set()
+    hangul = set()
+    for _ in range(600):
+        text, kind = sample_text(rng)
+        kinds.add(kind)
+        assert text and text == text.strip() and all(c in OPEN_CHARSET for c in text), (kind, text)
+        hangul |= {c for c in text if "가" <= c <= "힣"}
+    assert kinds == set(KINDS)
+    assert len(hangul) > 500  # random syllables reach far beyond the word lists
+
+
+def test_fonts_cover_the_text_they_draw() -> None:
+    rng = np.random.default_rng(0)
+    path = font_for(rng, "뷁꿇", "hangul", "train")
+    assert covers(path, "뷁꿇")
+    assert font_for(rng, "P<UTO", "mrz", "train").endswith("OCRB.otf")
+
+
+def test_open_lines_dataset_is_deterministic_and_batches() -> None:
+    ds = OpenTextLines(count=50, seed=3)
+    a, b = ds[7], ds[7]
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    assert a[0].shape[1] == 32 and a[0].shape[2] % 4 == 0
+    batch = OpenTextLines.collate([ds[i] for i in range(6)])
+    assert sum(len(c["target_lengths"]) for c in batch["chunks"]) == 6
+
+
+def test_single_network_training_resumes_and_records_its_commands(tmp_path: Path) -> None:
+    from idsight.artifact import load_artifact
+    from idsight.train.component import is_component_config, train_component
+
+    cfg = {
+        "model": {
+            "name": "crnn_student",
+            "kwargs": {"num_classes": len(OPEN_CHARSET) + 1, "hidden": 16, "width": 32},
+        },
+        "task": {"name": "ctc_recognition", "kwargs": {}},
+        "data": {
+            "name": "open_text_lines",
+            "kwargs": {"charset": "open"},
+            "train": {"count": 16, "seed": 0},
+            "val": {"count": 8, "seed": 1},
+            "batch_size": 8,
+        },
+        "optim": {"name": "adamw", "lr": 1e-3},
+        "trainer": {"max_epochs": 1, "log_every_n_steps": 1},
+        "plateau": {"monitor": "val/loss", "patience": 5},
+        "out_dir": str(tmp_path / "run"),
+    }
+    path = tmp_path / "rec.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert is_component_config(path)
+    first = train_component(path)
+    assert first is not None
+    _, meta1 = load_artifact(first)
+    assert meta1["training"]["global_step"] == 2 and meta1["charset"] == OPEN_CHARSET
+    second = train_component(path, overrides=["trainer.max_epochs=2"])
+    assert second is not None
+    _, meta2 = load_artifact(second)
+    assert meta2["training"]["global_step"] == 4  # went on from the checkpoint, not from scratch
+    commands = [c["command"] for c in meta2["provenance"]["commands"]]
+    assert commands == [f"idsight train {path}", f"idsight train {path} --set trainer.max_epochs=2"]
+    resumed = [
+        json.loads(x)["resumed"] for x in (tmp_path / "run" / "commands.jsonl").read_text().splitlines()
+    ]
+    assert resumed == [False, True]
