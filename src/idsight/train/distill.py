@@ -95,7 +95,7 @@ class DistillConfig(BaseModel):
         default=0.3,
         ge=0,
         description="0.3, not 1.0: on shifted fonts, KD at weight 1.0 pulled the student below its "
-        "reviews-only score (benchmarks/results/distill_shifted.json)",
+        "reviews-only score (an earlier shifted-font benchmark run; see git log)",
     )
     label_weight: float = Field(default=1.0, ge=0)
     temperature: float = Field(default=2.0, gt=0)
