@@ -63,6 +63,7 @@ def read(
 
     from idsight.data.io import load_image
     from idsight.ocr.predictor import CardReader
+    from idsight.ocr.readers import load_reader
     from idsight.ocr.runtime import reading_process
     from idsight.templates import get_template
 
@@ -73,7 +74,9 @@ def read(
     cv2.setNumThreads(threads)
     if template is not None:
         get_template(template)
-    reader = CardReader.load(model, runtime=runtime)
+    reader = load_reader(model, runtime=runtime, threads=threads)
+    if not isinstance(reader, CardReader) and (store_url is not None or inspect is not None):
+        fail(f"{model}: --store and --inspect need a card-reader model; this is a layout-free reader")
     store, sha = None, ""
     if store_url is not None:
         from idsight.artifact import sha256_file

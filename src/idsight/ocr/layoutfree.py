@@ -1,0 +1,394 @@
+"""The layout-free reader: any text-line detector + any line recogniser + content assignment.
+
+``LayoutFreeReader(detector=..., recognizer=...)`` finds every text line in the photo (class-agnostic
+quadrilaterals), straightens and reads each one, finds the card's orientation from the lines (a card
+turned 90 degrees has upright lines once turned back; one upside down reads with lower confidence
+than the right way up), and hands the lines, in a frame where they run horizontally, to
+``idsight.ocr.content`` for the document type and its fields. Components are registered
+(``TEXT_DETECTORS``, ``LINE_RECOGNIZERS``) and built by name with keyword arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from idsight.ocr.content.assign import TextLine
+from idsight.ocr.content.decide import UNKNOWN, read_fields
+from idsight.registry import Registry
+
+Quad = np.ndarray  # (4, 2) float32, clockwise from the top-left of the text
+
+
+class TextDetector(Protocol):
+    def __call__(self, image: np.ndarray) -> list[tuple[Quad, float]]: ...
+
+
+class LineRecognizer(Protocol):
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]: ...
+
+
+TEXT_DETECTORS: Registry[TextDetector] = Registry("text detector")
+LINE_RECOGNIZERS: Registry[LineRecognizer] = Registry("line recogniser")
+
+
+def order_quad(q: np.ndarray) -> Quad:
+    """Corners ordered top-left, top-right, bottom-right, bottom-left along the text direction."""
+    q = np.asarray(q, np.float32).reshape(4, 2)
+    c = q.mean(0)
+    ang = np.arctan2(q[:, 1] - c[1], q[:, 0] - c[0])
+    q = q[np.argsort(ang)]  # clockwise in image coordinates, from the top-left quadrant
+    start = int(np.argmin(q.sum(1)))
+    q = np.roll(q, -start, axis=0)
+    if np.linalg.norm(q[1] - q[0]) < np.linalg.norm(q[3] - q[0]):  # a vertical box: text runs down
+        q = np.roll(q, -1, axis=0)
+    return q
+
+
+def crop_quad(image: np.ndarray, quad: Quad, *, pad: float = 0.15) -> np.ndarray:
+    """The text of ``quad`` warped to a horizontal crop, padded by ``pad`` of its height."""
+    q = order_quad(quad)
+    w = float(max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3])))
+    h = float(max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])))
+    h = max(h, 4.0)
+    p = pad * h
+    dst = np.array([[p, p], [p + w, p], [p + w, p + h], [p, p + h]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(q.astype(np.float32), dst)
+    size = (max(1, int(round(w + 2 * p))), max(1, int(round(h + 2 * p))))
+    return cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def text_angle(quads: Sequence[Quad]) -> float:
+    """The median direction of the lines (radians), weighted toward long lines."""
+    if not quads:
+        return 0.0
+    angles, weights = [], []
+    for q in quads:
+        q = order_quad(q)
+        d = (q[1] - q[0]) + (q[2] - q[3])
+        angles.append(float(np.arctan2(d[1], d[0])))
+        weights.append(float(np.linalg.norm(d)))
+    order = np.argsort(angles)
+    cum = np.cumsum(np.array(weights)[order])
+    return float(np.array(angles)[order][int(np.searchsorted(cum, cum[-1] / 2))])
+
+
+def rotate_points(points: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
+    """Points turned by ``-angle`` about ``centre`` (so that text at ``angle`` runs horizontally)."""
+    c, s = np.cos(-angle), np.sin(-angle)
+    p = points - np.asarray(centre)
+    return np.stack([p[..., 0] * c - p[..., 1] * s, p[..., 0] * s + p[..., 1] * c], -1) + np.asarray(centre)
+
+
+@dataclass
+class LineReading:
+    quad: Quad
+    text: str
+    confidence: float
+    det_score: float = 1.0
+
+
+@dataclass
+class LayoutFreeResult:
+    image: str
+    doc_type: str
+    fields: dict[str, dict[str, Any]]
+    unassigned: list[dict[str, Any]]
+    checks: dict[str, Any]
+    evidence: dict[str, float]
+    rotation: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "template": self.doc_type,
+            "fields": self.fields,
+            "unassigned": self.unassigned,
+            "checks": self.checks,
+            "document_type_evidence": self.evidence,
+            "rotation": self.rotation,
+            "timings_ms": self.timings_ms,
+        }
+
+
+def _rot90(image: np.ndarray, k: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(image, k=k))
+
+
+class LayoutFreeReader:
+    """Detector + recogniser + content assignment; see the module docstring."""
+
+    def __init__(
+        self, *, detector: TextDetector, recognizer: LineRecognizer, min_confidence: float = 0.0
+    ) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence
+        self.name = ""
+
+    def _lines(self, image: np.ndarray) -> list[LineReading]:
+        found = self.detector(image)
+        crops = [crop_quad(image, q) for q, _ in found]
+        reads = self.recognizer(crops) if crops else []
+        return [
+            LineReading(order_quad(q), t, c, s)
+            for (q, s), (t, c) in zip(found, reads, strict=True)
+            if t.strip() and c >= self.min_confidence
+        ]
+
+    def read(
+        self,
+        image: np.ndarray,
+        *,
+        name: str = "<array>",
+        doc_type: str | None = None,
+        template: str | None = None,
+    ) -> LayoutFreeResult:
+        """``template`` is ``doc_type`` under the card reader's name."""
+        doc_type = doc_type or template
+        t0 = time.perf_counter()
+        lines = self._lines(image)
+        rotation = 0
+        # turned 90 degrees: most lines run vertically; turn the photo back and read again
+        if lines and abs(np.sin(text_angle([r.quad for r in lines]))) > 0.7:
+            k = 1 if np.sin(text_angle([r.quad for r in lines])) > 0 else 3
+            image, rotation = _rot90(image, k), 90 * k
+            lines = self._lines(image)
+        # upside down: the same lines read far less confidently than turned the right way up
+        if lines and float(np.median([r.confidence for r in lines])) < 0.8:
+            flipped = self._lines(_rot90(image, 2))
+            if flipped and np.median([r.confidence for r in flipped]) > np.median(
+                [r.confidence for r in lines]
+            ):
+                lines, rotation = flipped, (rotation + 180) % 360
+        angle = text_angle([r.quad for r in lines])
+        centre = (image.shape[1] / 2, image.shape[0] / 2)
+        text_lines = []
+        for r in lines:
+            q = rotate_points(r.quad, angle, centre)
+            box = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+            text_lines.append(TextLine(r.text, box, round(float(r.confidence), 4)))
+        decision = read_fields(text_lines, doc_type=doc_type)
+        a = decision.assignment
+        fields: dict[str, dict[str, Any]] = {}
+        unassigned = list(range(len(lines)))
+        checks: dict[str, Any] = {}
+        if a is not None:
+            for name, v in a.fields.items():
+                fields[name] = {
+                    "text": v.value,
+                    "confidence": v.confidence,
+                    "box": _quad_box([lines[i].quad for i in v.lines]),
+                    "source": v.source,
+                }
+            unassigned, checks = a.unassigned, dict(a.checks)
+        return LayoutFreeResult(
+            image=name,
+            doc_type=decision.doc_type if decision.doc_type != UNKNOWN else UNKNOWN,
+            fields=fields,
+            unassigned=[
+                {
+                    "text": lines[i].text,
+                    "confidence": round(lines[i].confidence, 4),
+                    "box": _quad_box([lines[i].quad]),
+                }
+                for i in unassigned
+            ],
+            checks=checks,
+            evidence=decision.evidence,
+            rotation=rotation,
+            timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
+        )
+
+
+def _quad_box(quads: Sequence[Quad]) -> list[int] | None:
+    """Axis-aligned box (input image pixels, before any rotation) of some quads."""
+    if not quads:
+        return None
+    pts = np.concatenate([np.asarray(q).reshape(-1, 2) for q in quads])
+    return [
+        int(pts[:, 0].min()),
+        int(pts[:, 1].min()),
+        int(np.ceil(pts[:, 0].max())),
+        int(np.ceil(pts[:, 1].max())),
+    ]
+
+
+# -- registered components ------------------------------------------------------------------------
+@TEXT_DETECTORS.register("ppocr")
+class PPOCRDetector:
+    """PP-OCR's DB text detector as shipped (ONNX) in the ``rapidocr`` package, run offline."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        from rapidocr import RapidOCR
+
+        self.engine = RapidOCR(
+            params={
+                "Global.log_level": "warning",
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+
+    def __call__(self, image: np.ndarray) -> list[tuple[Quad, float]]:
+        res = self.engine(np.ascontiguousarray(image[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(res, "boxes", None)
+        if boxes is None:
+            return []
+        scores = getattr(res, "scores", None)
+        scores = list(scores) if scores is not None else [1.0] * len(boxes)
+        return [
+            (np.asarray(b, np.float32).reshape(4, 2), float(s)) for b, s in zip(boxes, scores, strict=False)
+        ]
+
+
+@LINE_RECOGNIZERS.register("ppocr")
+class PPOCRRecognizer:
+    """PP-OCR's recogniser as shipped in ``rapidocr`` (Latin and Chinese characters; no Hangul)."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        from rapidocr import RapidOCR
+
+        self.engine = RapidOCR(
+            params={"Global.log_level": "warning", "EngineConfig.onnxruntime.intra_op_num_threads": threads}
+        )
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        out = []
+        for crop in crops:
+            res = self.engine(
+                np.ascontiguousarray(crop[:, :, ::-1]), use_det=False, use_cls=False, use_rec=True
+            )
+            txts, scores = getattr(res, "txts", None), getattr(res, "scores", None)
+            out.append((str(txts[0]), float(scores[0])) if txts and scores is not None else ("", 0.0))
+        return out
+
+
+@LINE_RECOGNIZERS.register("crnn")
+class CRNNRecognizer:
+    """An idsight CTC recogniser: from an artifact file (``model=``, e.g. one ``idsight train`` wrote
+    for the open charset) or from weights already loaded (``state``, ``arch``, ``charset``)."""
+
+    def __init__(
+        self,
+        *,
+        model: str | Path | None = None,
+        state: dict[str, Any] | None = None,
+        arch: dict[str, Any] | None = None,
+        charset: str | None = None,
+        threads: int = 1,
+    ) -> None:
+        import torch
+
+        from idsight.artifact import load_artifact
+        from idsight.errors import BadModelError
+        from idsight.ocr.predictor import DEFAULT_PREPROCESSING
+        from idsight.registry import MODELS
+
+        where = model or "<weights>"
+        if model is not None:
+            state, meta = load_artifact(model)
+            arch, charset = meta.get("arch"), meta.get("charset")
+        if not isinstance(charset, str) or not isinstance(arch, dict) or state is None:
+            raise BadModelError("not a line recogniser (no charset or arch)", path=where)
+        import idsight.models.recognizer  # noqa: F401  (registers the builders)
+
+        net = MODELS.build(arch["name"], **arch["kwargs"])
+        if getattr(net, "num_classes", None) != len(charset) + 1:
+            raise BadModelError("the charset does not fit the network", path=where)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise BadModelError(
+                f"weights do not fit the network ({str(err).splitlines()[0]})", path=where
+            ) from None
+        self.net = net.eval()
+        self.arch, self.charset = arch, charset
+        self.pre = dict(DEFAULT_PREPROCESSING)
+        torch.set_num_threads(threads)
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        import torch
+
+        from idsight.models.postprocess import ctc_decode_lines
+        from idsight.ocr.predictor import fit_height, pad_batch, to_tensor, width_buckets
+
+        tensors = [to_tensor(fit_height(c, self.pre), self.pre["mean"], self.pre["std"]) for c in crops]
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        stride = self.pre["recognizer_stride"]
+        with torch.inference_mode():
+            for group in width_buckets([t.shape[-1] for t in tensors]):
+                logits = (
+                    self.net(pad_batch([tensors[i] for i in group]))["logits"].float().softmax(-1).numpy()
+                )
+                probs = [logits[n, : tensors[i].shape[-1] // stride] for n, i in enumerate(group)]
+                for i, (text, conf, _) in zip(
+                    group, ctc_decode_lines(probs, self.charset, reduce="mean"), strict=True
+                ):
+                    out[i] = (text, conf)
+        return out
+
+
+# -- one-file artifacts -----------------------------------------------------------------------------
+TASK = "line_reader"
+
+
+def save_line_reader(
+    path: str | Path,
+    *,
+    recognizer: str | Path,
+    detector: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """One file holding a layout-free reader: the recogniser's weights and charset, the detector (a
+    registered name and kwargs, e.g. ``{"name": "ppocr"}``, recorded with its provenance), and ``meta``."""
+    from idsight.artifact import load_artifact, save_artifact
+
+    state, rmeta = load_artifact(recognizer)
+    det = detector or {"name": "ppocr", "kwargs": {}}
+    TEXT_DETECTORS.get(det["name"])
+    full = {
+        "task": TASK,
+        "detector": det,
+        "recognizer": {
+            "arch": rmeta["arch"],
+            "charset": rmeta["charset"],
+            "provenance": rmeta.get("provenance"),
+        },
+        **(meta or {}),
+    }
+    if det["name"] == "ppocr":
+        import rapidocr
+
+        full["detector"]["provenance"] = {
+            "package": "rapidocr",
+            "version": getattr(rapidocr, "__version__", None),
+        }
+    return save_artifact(path, {f"recognizer.{k}": v for k, v in state.items()}, full, dtype="float32")
+
+
+def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
+    from idsight.artifact import load_artifact
+    from idsight.errors import BadModelError
+
+    state, meta = load_artifact(path)
+    if meta.get("task") != TASK:
+        raise BadModelError(f"not a layout-free reader (task {meta.get('task')!r})", path=path)
+    rec, det = meta.get("recognizer"), meta.get("detector")
+    if not isinstance(rec, dict) or not isinstance(det, dict) or not isinstance(det.get("name"), str):
+        raise BadModelError("the reader's recogniser or detector record is missing", path=path)
+    recognizer = CRNNRecognizer(
+        state={k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")},
+        arch=rec.get("arch"),
+        charset=rec.get("charset"),
+        threads=threads,
+    )
+    detector = TEXT_DETECTORS.build(det["name"], threads=threads, **det.get("kwargs", {}))
+    return LayoutFreeReader(detector=detector, recognizer=recognizer)

@@ -1,0 +1,141 @@
+"""The layout-free reader: quads, crops, orientation, and assignment, with a stand-in detector and
+recogniser that read painted bars (each bar's grey level names its text; a bright cap marks its start)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from idsight.ocr.content.mrz import compose_mrz
+from idsight.ocr.content.spec import mrz_layouts
+from idsight.ocr.layoutfree import LayoutFreeReader, crop_quad, order_quad, text_angle
+
+MRZ = compose_mrz(
+    mrz_layouts()["td1"],
+    {
+        "document_code": "I",
+        "issuing_state": "UTO",
+        "document_number": "X12345678",
+        "date_of_birth": "1980-02-29",
+        "sex": "F",
+        "date_of_expiry": "2030-01-01",
+        "nationality": "UTO",
+        "surname": "NOVAK",
+        "given_names": "EVA",
+    },
+)
+TEXTS = ["IDENTITY CARD", "Surname", "NOVAK", "Given names", "EVA", "X12345678", *MRZ]
+BARS = [(40, 30, 300), (300, 80, 420), (300, 105, 460), (300, 140, 440), (300, 165, 400), (560, 30, 760)]
+BARS += [(40, 380 + 40 * i, 820) for i in range(3)]
+
+
+def card_image() -> np.ndarray:
+    img = np.zeros((540, 856, 3), np.uint8)
+    for k, (x0, y0, x1) in enumerate(BARS):
+        grey = 40 + 20 * k
+        img[y0 : y0 + 20, x0:x1] = grey
+        img[y0 : y0 + 20, x0 : x0 + 6] = 255  # the start of the line
+    return img
+
+
+def detector(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    mask = (image.max(-1) > 0).astype(np.uint8)
+    n, labels = cv2.connectedComponents(mask)
+    out = []
+    for i in range(1, n):
+        ys, xs = np.nonzero(labels == i)
+        pts = np.stack([xs, ys], -1).astype(np.float32)
+        out.append((cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32), 1.0))
+    return out
+
+
+def recognizer(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+    out = []
+    for crop in crops:
+        g = crop[crop.shape[0] // 2, crop.shape[1] // 2, 0]
+        k = int(round((int(g) - 40) / 20))
+        left, right = crop[:, : crop.shape[1] // 8].max(), crop[:, -crop.shape[1] // 8 :].max()
+        upright = left >= 250 and right < 250
+        out.append((TEXTS[k] if upright else TEXTS[k][::-1], 0.95 if upright else 0.3))
+    return out
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_reads_a_card_in_any_orientation(turns: int) -> None:
+    image = np.ascontiguousarray(np.rot90(card_image(), k=turns))
+    res = LayoutFreeReader(detector=detector, recognizer=recognizer).read(image, name="bars")
+    assert res.doc_type == "td1"
+    fields = {k: v["text"] for k, v in res.fields.items()}
+    assert fields["surname"] == "NOVAK" and fields["given_names"] == "EVA"
+    assert fields["document_number"] == "X12345678" and fields["mrz"] == "\n".join(MRZ)
+    assert fields["date_of_birth"] == "1980-02-29"  # from the MRZ: the visual zone lacks it
+    assert res.fields["date_of_birth"]["source"] == "mrz"
+    assert res.checks["mrz_check_composite"]
+
+
+def test_order_quad_and_crop() -> None:
+    q = np.float32([[110, 60], [10, 60], [10, 20], [110, 20]])  # any order
+    assert order_quad(q).tolist() == [[10, 20], [110, 20], [110, 60], [10, 60]]
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[20:60, 10:110] = 200
+    crop = crop_quad(img, q, pad=0.0)
+    assert crop.shape[:2] == (40, 100) and crop.mean() > 190
+    tilted = np.float32([[0, 0], [100, 50], [90, 70], [-10, 20]])
+    assert abs(text_angle([tilted]) - np.arctan2(50, 100)) < 1e-3
+
+
+def _recognizer_artifact(tmp_path) -> Path:  # noqa: ANN001
+    import torch
+
+    from idsight.artifact import save_artifact
+    from idsight.data.charset import OPEN_CHARSET
+    from idsight.models.recognizer import crnn_student
+
+    arch = {
+        "name": "crnn_student",
+        "kwargs": {"num_classes": len(OPEN_CHARSET) + 1, "hidden": 8, "width": 16},
+    }
+    torch.manual_seed(0)
+    net = crnn_student(**arch["kwargs"])
+    return save_artifact(
+        tmp_path / "rec.safetensors", net.state_dict(), {"arch": arch, "charset": OPEN_CHARSET}
+    )
+
+
+def test_one_file_reader_is_read_by_the_cli(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from typer.testing import CliRunner
+
+    from idsight.cli.main import app
+    from idsight.ocr.layoutfree import load_line_reader, save_line_reader
+
+    path = save_line_reader(tmp_path / "reader.safetensors", recognizer=_recognizer_artifact(tmp_path))
+    reader = load_line_reader(path)
+    assert len(reader.recognizer([card_image()[30:50, 40:300]])) == 1  # type: ignore[arg-type]
+    image = tmp_path / "card.png"
+    cv2.imwrite(str(image), card_image())
+    res = CliRunner().invoke(app, ["read", str(image), "--model", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"template", "fields", "unassigned", "checks"} <= set(doc)
+    res = CliRunner().invoke(
+        app, ["read", str(image), "--model", str(path), "--store", f"sqlite:///{tmp_path}/r.db"]
+    )
+    assert res.exit_code == 2 and "layout-free reader" in res.output
+
+
+def test_a_reader_file_without_its_recogniser_is_one_error(tmp_path) -> None:  # noqa: ANN001
+    import torch
+
+    from idsight.artifact import save_artifact
+    from idsight.errors import BadModelError
+    from idsight.ocr.layoutfree import load_line_reader
+
+    bad = save_artifact(tmp_path / "bad.safetensors", {"x": torch.zeros(1)}, {"task": "line_reader"})
+    with pytest.raises(BadModelError, match="bad.safetensors: the reader's recogniser or detector record"):
+        load_line_reader(bad)
