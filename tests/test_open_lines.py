@@ -95,3 +95,20 @@ def test_single_network_training_resumes_and_records_its_commands(tmp_path: Path
         json.loads(x)["resumed"] for x in (tmp_path / "run" / "commands.jsonl").read_text().splitlines()
     ]
     assert resumed == [False, True]
+
+
+def test_warm_start_keeps_every_known_character_row() -> None:
+    from idsight.artifact import load_artifact
+    from idsight.hub import resolve
+    from idsight.models.recognizer import crnn_from_reader
+
+    net = crnn_from_reader(reader="idsight-reader-teacher", charset="open")
+    state, meta = load_artifact(resolve("idsight-reader-teacher"))
+    old = meta["charset"]
+    assert net.num_classes == len(OPEN_CHARSET) + 1
+    for c in ("가", "A", "7", "<"):
+        i, j = 1 + OPEN_CHARSET.index(c), 1 + old.index(c)
+        assert torch.equal(net.head.weight[i], state["recognizer.head.weight"][j])
+    assert torch.equal(net.head.weight[0], state["recognizer.head.weight"][0])  # the blank
+    new = 1 + OPEN_CHARSET.index("뷁")
+    assert "뷁" not in old and net.head.weight[new].abs().max() < state["recognizer.head.weight"].abs().max()

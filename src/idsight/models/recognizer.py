@@ -11,6 +11,7 @@ padded tail. Pad with the background value and pass ``input_lengths`` to the CTC
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from idsight.models.layers import BasicBlock, DWSep, conv_bn
@@ -169,3 +170,32 @@ def crnn_conv(
 def crnn_base(*, num_classes: int, hidden: int = 192, width: int = 256, dropout: float = 0.1) -> nn.Module:
     """~0.9M params: the student's depthwise-separable design, wider (the teacher's recogniser)."""
     return crnn_student(num_classes=num_classes, hidden=hidden, width=width, dropout=dropout)
+
+
+@MODELS.register("crnn_from_reader")
+def crnn_from_reader(*, reader: str, charset: str = "open", dropout: float = 0.1) -> nn.Module:
+    """The recogniser of a card-reader artifact (``reader``: a model name or path), widened to the
+    named ``charset``: same architecture and weights, and each character it already knew keeps its
+    output row; rows of new characters start small and random. A warm start for a larger charset."""
+    from idsight import hub
+    from idsight.artifact import load_artifact
+    from idsight.data.charset import CHARSET, Charset
+
+    state, meta = load_artifact(hub.resolve(reader))
+    arch = meta["arch"]["recognizer"]
+    new = Charset.named(charset).chars
+    kwargs = {**arch["kwargs"], "num_classes": len(new) + 1, "dropout": dropout}
+    net = MODELS.build(arch["name"], **kwargs)
+    own = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
+    old = meta.get("charset", CHARSET)
+    head_w, head_b = own.pop("head.weight"), own.pop("head.bias")
+    net.load_state_dict(own, strict=False)
+    with torch.no_grad():
+        net.head.weight.mul_(0.1)
+        net.head.bias.fill_(float(head_b[1:].mean()))
+        rows = [0] + [1 + old.index(c) if c in old else -1 for c in new]
+        for i, j in enumerate(rows):
+            if j >= 0:
+                net.head.weight[i] = head_w[j]
+                net.head.bias[i] = head_b[j]
+    return net
