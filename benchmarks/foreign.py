@@ -5,7 +5,8 @@
 The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
 strict: a field counts when its text equals the truth after Unicode NFC and collapsing whitespace; the
 MRZ is compared line by line with spaces removed. Engines:
-- ``student`` / ``teacher`` / any model name: ``idsight read`` with that model;
+- ``student`` / ``teacher`` / any model name or file: ``idsight read`` with that model (a card reader
+  or a layout-free reader);
 - ``rapidocr``: RapidOCR's lines (PP-OCR detector and recogniser) -> idsight's content assignment
   (``idsight.ocr.content``: document type and fields from the lines' text and geometry);
 - ``tesseract``: Tesseract (``kor+eng``, psm 6) lines -> the same content assignment.
@@ -77,9 +78,9 @@ def score(
 
 def idsight_reader(model: str, threads: int) -> Reader:
     from idsight.errors import IdsightError
-    from idsight.ocr.predictor import CardReader
+    from idsight.ocr.readers import load_reader
 
-    reader = CardReader.load(MODELS.get(model, model))
+    reader = load_reader(MODELS.get(model, model), threads=threads)
 
     def read(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
         try:
