@@ -160,6 +160,47 @@ def synth_cards(
     out.print(f"wrote {count} {template} cards to {path}")
 
 
+@synth_app.command("composed")
+@one_line_errors
+def synth_composed(
+    count: Annotated[int, typer.Option(min=1, help="Number of images.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    doc_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--doc-type", help="kr-rrc, td1 or td3; repeat for several (default: all three, in turn)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    design_pool: Annotated[str, typer.Option(help="Design families: train or heldout.")] = "train",
+    font_pool: Annotated[str, typer.Option(help="Font families: train or heldout.")] = "train",
+    photo_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of photos (else flat scans).")
+    ] = 0.5,
+    white_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of photos that are white cards on white desks.")
+    ] = 0.15,
+    rotate_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of images turned 90/180/270 degrees.")
+    ] = 0.1,
+) -> None:
+    """Write cards of randomly composed designs (any layout, labels, fonts, colours) and labels.jsonl."""
+    from idsight.data.synth.compose import DOC_TYPES, write_composed
+
+    path = write_composed(
+        doc_type or list(DOC_TYPES),
+        count,
+        out_dir,
+        seed=seed,
+        design_pool=design_pool,
+        font_pool=font_pool,
+        photo_fraction=photo_fraction,
+        white_fraction=white_fraction,
+        rotate_fraction=rotate_fraction,
+    )
+    out.print(f"wrote {count} composed cards to {path}")
+
+
 @app.command()
 @one_line_errors
 def train(

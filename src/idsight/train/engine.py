@@ -38,6 +38,7 @@ PLUGIN_MODULES = (
     "idsight.data",
     "idsight.data.cards",
     "idsight.data.lines",
+    "idsight.data.textmaps",
     "idsight.train.toy",
 )
 

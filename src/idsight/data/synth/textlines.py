@@ -15,7 +15,6 @@ from functools import cache
 
 import cv2
 import numpy as np
-from fontTools.ttLib import TTFont
 
 from idsight.data.charset import LATIN_ACCENTED, ks_x_1001_hangul
 from idsight.data.lexicon import load_wordlist
@@ -171,33 +170,23 @@ def sample_text(rng: np.random.Generator) -> tuple[str, str]:
     return text, kind
 
 
-@cache
-def _cmap(path: str) -> frozenset[str]:
-    with TTFont(path, lazy=True, fontNumber=0) as font:
-        return frozenset(chr(c) for c in font.getBestCmap())
+def font_for(rng: np.random.Generator, text: str, kind: str, pool: str) -> str:
+    """A face of the card composer's font ``pool`` (``train`` or ``heldout``: the same held-out families
+    as the composed cards) that covers ``text``: OCR-B for MRZ lines, Korean faces for Hangul, else any."""
+    from idsight.data.synth.compose import fontpool
+
+    if kind == "mrz":
+        return fontpool.mrz_face().path
+    hangul = any("가" <= c <= "힣" for c in text)
+    faces = fontpool.korean_faces(pool) if hangul else fontpool.latin_faces(pool)
+    return fontpool.face_for(text, fontpool.pick(rng, faces), pool).path
 
 
 def covers(path: str, text: str) -> bool:
-    """Whether the font has a glyph for every character of ``text`` (spaces aside)."""
-    cmap = _cmap(path)
-    return all(c in cmap for c in text if c != " ")
+    """Whether the font file has a glyph for every character of ``text`` (spaces aside)."""
+    from idsight.data.synth.compose import fontpool
 
-
-def font_for(rng: np.random.Generator, text: str, kind: str, pool: str) -> str:
-    """A font of ``pool`` that covers ``text``: OCR-B for MRZ lines; Korean faces for Hangul; else any."""
-    if kind == "mrz":
-        return fonts.OCRB_PATH.as_posix()
-    faces = list(fonts.korean_faces(pool)) + (
-        [] if any("가" <= c <= "힣" for c in text) else list(fonts.latin_faces(pool))
-    )
-    order = rng.permutation(len(faces))
-    for i in order:
-        if covers(faces[int(i)].path, text):
-            return faces[int(i)].path
-    for face in fonts.latin_faces("all") + fonts.korean_faces("all"):
-        if covers(face.path, text):
-            return face.path
-    raise ValueError(f"no installed font covers {text!r}")
+    return fontpool.covers(fontpool.Face(path, "", False), text)
 
 
 def render_text_line(

@@ -23,8 +23,24 @@ _LOOKALIKE = str.maketrans(
     }
 )
 _MRZ_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
-_TRANSLIT = str.maketrans({"ß": "SS", "Ø": "OE", "Æ": "AE", "Œ": "OE", "Þ": "TH", "Ð": "D", "Đ": "D", "Ł": "L",
-                           "Ħ": "H", "Ŋ": "N", "Ŧ": "T", "Ŀ": "L", "I": "I", "Ĳ": "IJ"})
+_TRANSLIT = str.maketrans(
+    {
+        "ß": "SS",
+        "Ø": "OE",
+        "Æ": "AE",
+        "Œ": "OE",
+        "Þ": "TH",
+        "Ð": "D",
+        "Đ": "D",
+        "Ł": "L",
+        "Ħ": "H",
+        "Ŋ": "N",
+        "Ŧ": "T",
+        "Ŀ": "L",
+        "I": "I",
+        "Ĳ": "IJ",
+    }
+)
 TO_DIGIT = str.maketrans("OQDUIL|ZSBG", "00001112586")
 TO_ALPHA = str.maketrans("0125868", "OIZSBGB")
 _SWAPS = {
