@@ -1,14 +1,18 @@
 """Benchmark: read a folder of cards that idsight did not draw, with idsight and its peers, in one run.
 
     .venv/bin/python benchmarks/foreign.py ../shared/foreign-cards --engines student,teacher,rapidocr,tesseract
+    .venv/bin/python benchmarks/foreign.py --composed heldout --count 40   # leave-design-out cards
 
-The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
+``--composed POOL`` reads cards of idsight's composer instead (``idsight synth composed``): ``heldout``
+draws only the held-out design and font families, which no training sees (the leave-design-out
+score); ``train`` draws the others. The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
 strict: a field counts when its text equals the truth after Unicode NFC and collapsing whitespace; the
 MRZ is compared line by line with spaces removed. Engines:
 - ``student`` / ``teacher`` / any model name or file: ``idsight read`` with that model (a card reader
   or a layout-free reader);
-- ``rapidocr``: RapidOCR's lines (PP-OCR detector and recogniser) -> idsight's content assignment
-  (``idsight.ocr.content``: document type and fields from the lines' text and geometry);
+- ``rapidocr``: PP-OCR's detector and recogniser (as shipped in ``rapidocr``) inside idsight's
+  layout-free reader (line quads straightened, orientation found, then ``idsight.ocr.content``:
+  document type and fields from the lines' text and geometry);
 - ``tesseract``: Tesseract (``kor+eng``, psm 6) lines -> the same content assignment.
 Prints one JSON document (per engine: field exact match overall and per field, per-field CER, MRZ
 exact match, document type accuracy, median ms per card on ``--threads`` threads).
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -98,9 +103,21 @@ def content_reader(engine: str, threads: int) -> Reader:
     from idsight.ocr.content.assign import TextLine
     from idsight.ocr.content.decide import read_fields
 
+    if engine == "rapidocr":  # PP-OCR's detector and recogniser in idsight's layout-free reader
+        from idsight.ocr.layoutfree import LINE_RECOGNIZERS, TEXT_DETECTORS, LayoutFreeReader
+
+        lf = LayoutFreeReader(
+            detector=TEXT_DETECTORS.build("ppocr", threads=threads),
+            recognizer=LINE_RECOGNIZERS.build("ppocr", threads=threads),
+        )
+
+        def read_lf(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
+            d = lf.read(image, name=name).to_dict()
+            return d["template"], {k: v["text"] for k, v in d["fields"].items()}
+
+        return read_lf
+
     def lines_of(image: np.ndarray) -> list[Any]:
-        if engine == "rapidocr":
-            return P.rapidocr_lines(image, threads=threads)
         return P.tesseract_lines(image, lang="kor+eng", psm=6)
 
     def read(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
@@ -166,19 +183,44 @@ def run(folder: Path, engines: list[str], *, threads: int = 1, limit: int = 0) -
     return out
 
 
+def composed_set(pool: str, count: int, seed: int, root: Path) -> Path:
+    """``count`` composed cards per document type from ``pool`` (designs and fonts), with truth.jsonl."""
+    from idsight.data.synth.compose import DOC_TYPES, write_composed
+
+    labels = write_composed(
+        list(DOC_TYPES) * count, len(DOC_TYPES) * count, root, seed=seed, design_pool=pool, font_pool=pool
+    )
+    rows = [json.loads(x) for x in labels.read_text(encoding="utf-8").splitlines() if x]
+    truth = [{"image": r["image"], "template": r["doc_type"], "fields": r["fields"]} for r in rows]
+    (root / "truth.jsonl").write_text(
+        "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in truth), "utf-8"
+    )
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("folder", type=Path, help="a folder with images and truth.jsonl")
+    ap.add_argument("folder", type=Path, nargs="?", help="a folder with images and truth.jsonl")
+    ap.add_argument("--composed", choices=("train", "heldout"), help="read composed cards of this pool")
+    ap.add_argument("--count", type=int, default=40, help="with --composed: cards per document type")
+    ap.add_argument("--seed", type=int, default=9500, help="with --composed: the cards' seed")
     ap.add_argument("--engines", default="student,teacher,rapidocr,tesseract")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="cards per document type (0: all)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_THREAD_LIMIT", str(args.threads))
-    if not (args.folder / "truth.jsonl").is_file():
-        print(f"error: {args.folder}: no truth.jsonl", file=sys.stderr)
+    engines = [e for e in args.engines.split(",") if e]
+    if args.composed:
+        with tempfile.TemporaryDirectory(prefix="idsight-composed-") as tmp:
+            folder = composed_set(args.composed, args.count, args.seed, Path(tmp))
+            doc = run(folder, engines, threads=args.threads, limit=args.limit)
+        doc["set"] = f"composed:{args.composed} (seed {args.seed}, {args.count} per document type; generated)"
+    elif args.folder is None or not (args.folder / "truth.jsonl").is_file():
+        print(f"error: {args.folder}: no truth.jsonl (give a folder, or --composed POOL)", file=sys.stderr)
         return 2
-    doc = run(args.folder, [e for e in args.engines.split(",") if e], threads=args.threads, limit=args.limit)
+    else:
+        doc = run(args.folder, engines, threads=args.threads, limit=args.limit)
     text = json.dumps(doc, ensure_ascii=False, indent=1)
     print(text)
     if args.out:

@@ -318,3 +318,17 @@ def test_strip_label_handles_bilingual_and_spaced_labels() -> None:
     assert strip_label("NOMINATIVE", labels) is None  # a word boundary is needed
     kr = get_spec("kr-rrc").field("name").labels
     assert strip_label("성 명 김철수", kr)[1] == "김철수"  # type: ignore[index]
+
+
+def test_misread_label_lines_and_country_headings() -> None:
+    labels = get_spec("td3").field("surname").labels
+    assert strip_label("APELLIOS", labels) is not None  # APELLIDOS with one letter lost
+    assert strip_label("ANDERSSON", labels) is None
+    lines = [
+        TextLine("BELGIUM", (300, 20, 450, 50)),  # the issuing state's heading, not a name
+        TextLine("PASSPORT", (300, 60, 450, 90)),
+        TextLine("PEETERS", (300, 120, 450, 150)),
+        TextLine("ANNE", (300, 170, 400, 200)),
+    ]
+    a = assign(lines, get_spec("td3"))
+    assert a.fields["surname"].value == "PEETERS" and a.fields["given_names"].value == "ANNE"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from idsight.metrics import edit_distance
 from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
 from idsight.ocr.content.formats import fold, fold_char
 from idsight.ocr.content.mrz import MrzRead, find_mrz, mrz_name_form
@@ -83,9 +84,31 @@ def strip_label(text: str, labels: Sequence[str]) -> tuple[int, str] | None:
         pos += len(folded) - pos - len(rest) + _prefix_length(rest, hit)
         matched += len(hit)
     if matched == 0:
-        return None
+        return _fuzzy_label_line(folded, labels)
     cut = pieces[pos][1] if pos < len(pieces) else len(norm)
     return matched, norm[cut:].strip(_SEPARATORS)
+
+
+def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | None:
+    """A line that is only labels, one or two characters misread (``APELLIOS``): every part between
+    ``/`` is within a small edit distance of a label (1 from 5 characters on, 2 from 10)."""
+    parts = [p.strip(_SEPARATORS) for p in folded.split("/")]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    matched = 0
+    for part in parts:
+        key = part.replace(" ", "")
+        best = None
+        for lab in labels:
+            lk = lab.replace(" ", "")
+            allowed = 2 if len(lk) >= 10 else 1 if len(lk) >= 5 else 0
+            if allowed and abs(len(lk) - len(key)) <= allowed and edit_distance(key, lk) <= allowed:
+                best = max(best or 0, len(lab))
+        if best is None:
+            return None
+        matched += best
+    return matched, ""
 
 
 def _starts_with(text: str, label: str) -> bool:
@@ -142,7 +165,9 @@ def _is_title(text: str, spec: DocSpec) -> bool:
 def _is_heading(text: str, spec: DocSpec) -> bool:
     """A line made only of the spec's heading words (``NATIONAL ID CARD``, ``REPUBLIC OF KOREA``)."""
     words = [w.strip(".,:;/") for w in fold(text).replace("/", " ").split()]
-    return bool(words) and all(w in spec.header_words for w in words if w)
+    if bool(words) and all(w in spec.header_words for w in words if w):
+        return True
+    return spec.header_names is not None and _key(text) in spec.header_names
 
 
 def _continuation(lines: Sequence[TextLine], first: int, free: set[int], labelled: set[int]) -> int | None:

@@ -78,10 +78,10 @@ def _repair(data: str, digit: str) -> str:
     if _check_ok(data, digit):
         return data
     fixes = [
-        data[:i] + alt + data[i + 1 :]
+        d
         for i, c in enumerate(data)
         for alt in _SWAPS.get(c, "")
-        if _check_ok(data[:i] + alt + data[i + 1 :], digit)
+        if _check_ok(d := data[:i] + alt + data[i + 1 :], digit)
     ]
     return fixes[0] if len(fixes) == 1 else data
 

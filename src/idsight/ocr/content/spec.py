@@ -59,6 +59,7 @@ class SpecIn(_Strict):
     titles: list[str] = []
     script: Literal["latin", "hangul"]
     header_words: list[str] = []
+    header_lexicon: str | None = None  # a word list whose entries' names are headings (countries)
     mrz: MrzIn | None = None
     fields: dict[str, FieldIn] = Field(min_length=1)
     cross_checks: list[CrossCheckIn] = []
@@ -126,6 +127,7 @@ class DocSpec:
     titles: tuple[str, ...]  # folded
     script: str
     header_words: frozenset[str]  # folded
+    header_names: frozenset[str] | None  # folded, spaces removed: whole lines that are headings
     fields: tuple[FieldRule, ...]
     mrz: MrzRule | None
     cross_checks: tuple[CrossCheck, ...]
@@ -179,6 +181,19 @@ def _lexicon(raw: str | LexiconIn | None, where: str, path: Path) -> Lexicon | N
     if spec.match == "token":
         entries |= {tok for line in lines for tok in line.split()}
     return Lexicon(spec.name, spec.match, frozenset(entries))
+
+
+def _header_names(name: str | None, path: Path) -> frozenset[str] | None:
+    """Names of a word list's entries (``KOR REPUBLIC OF KOREA`` -> ``REPUBLICOFKOREA``), and the
+    entries' first words (codes) are left out: a code alone is a value, not a heading."""
+    if name is None:
+        return None
+    try:
+        lines = load_wordlist(name)
+    except IdsightError as err:
+        raise BadConfigError(f"header_lexicon: {err}", path=path) from None
+    names = {"".join(fold(" ".join(line.split()[1:])).split()) for line in lines if len(line.split()) > 1}
+    return frozenset(n for n in names if n)
 
 
 def _field(name: str, raw: FieldIn, path: Path, all_fields: set[str]) -> FieldRule:
@@ -258,6 +273,7 @@ def parse_spec(data: Any, path: Path) -> DocSpec:
         titles=tuple(fold(t) for t in raw.titles),
         script=raw.script,
         header_words=frozenset(fold(w) for w in raw.header_words),
+        header_names=_header_names(raw.header_lexicon, path),
         fields=fields,
         mrz=mrz,
         cross_checks=tuple(checks),
