@@ -154,7 +154,7 @@ class OpenTextLines(Dataset):
 
         rng = np.random.default_rng([self.seed, i])
         text, kind = sample_text(rng)
-        return render_text_line(rng, text, kind, font_pool=self.font_pool), text
+        return render_text_line(rng, text, kind, font_pool=self.font_pool)
 
     def __getitem__(self, i: int) -> Item:
         from idsight.ocr.predictor import fit_height

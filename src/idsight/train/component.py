@@ -35,8 +35,6 @@ def train_component(
     config: str | Path, *, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None
 ) -> Path | None:
     """Train (or go on training) the network of ``config``; returns the artifact path (None off rank 0)."""
-    from idsight.data.charset import CHARSETS
-
     cfg = load_config(config, overrides)
     run = Path(cfg.out_dir)
     last = run / "checkpoints" / "last.ckpt"
@@ -54,21 +52,55 @@ def train_component(
     res = fit(cfg, ckpt_path=str(last) if last.is_file() else None)
     if _rank() > 0:
         return None
+    return _write(cfg, best_weights(res), args, log, res.metrics, res.global_step, res.epochs_run, out)
+
+
+def export_checkpoint(config: str | Path, *, out: Path, checkpoint: Path | None = None) -> Path:
+    """The artifact of a run's checkpoint (default: its last), without training: a usable model from a
+    run that has not finished."""
+    import torch
+
+    cfg = load_config(config)
+    ckpt = checkpoint or Path(cfg.out_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
+    log = Path(cfg.out_dir) / "commands.jsonl"
+    return _write(
+        cfg,
+        weights,
+        ["train", str(config)],
+        log,
+        {},
+        int(state.get("global_step", 0)),
+        int(state.get("epoch", 0)),
+        out,
+    )
+
+
+def _write(
+    cfg: Any,
+    weights: dict[str, Any],
+    args: list[str],
+    log: Path,
+    metrics: dict[str, float],
+    step: int,
+    epochs: int,
+    out: Path | None,
+) -> Path:
+    from idsight.data.charset import CHARSETS
+
     charset_name = cfg.data.kwargs.get("charset")
+    commands = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
     meta: dict[str, Any] = {
         "task": cfg.task.name,
         "arch": {"name": cfg.model.name, "kwargs": cfg.model.kwargs},
         "config": cfg.resolved(),
-        "provenance": provenance(
-            args,
-            argv=sys.argv,
-            commands=[json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()],
-        ),
-        "metrics": {k: round(v, 5) for k, v in res.metrics.items()},
-        "training": {"global_step": res.global_step, "epochs": res.epochs_run},
+        "provenance": provenance(args, argv=sys.argv, commands=commands),
+        "metrics": {k: round(v, 5) for k, v in metrics.items()},
+        "training": {"global_step": step, "epochs": epochs},
     }
     if charset_name in CHARSETS:
         meta["charset"] = CHARSETS[charset_name]
-    path = out or run / "model.safetensors"
-    save_artifact(path, best_weights(res), meta, dtype="float32")
+    path = out or Path(cfg.out_dir) / "model.safetensors"
+    save_artifact(path, weights, meta, dtype="float32")
     return path

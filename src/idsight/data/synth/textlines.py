@@ -10,6 +10,7 @@ Word lists only make the text realistic; random syllables and letters cover what
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
@@ -182,6 +183,17 @@ def font_for(rng: np.random.Generator, text: str, kind: str, pool: str) -> str:
     return fontpool.face_for(text, fontpool.pick(rng, faces), pool).path
 
 
+def printable_text(rng: np.random.Generator, text: str, kind: str, pool: str) -> tuple[str, str]:
+    """``text`` and a font of ``pool`` that prints it; where none prints every character (accented
+    Latin next to Hangul), the accents are dropped from the text, so the label stays what is drawn."""
+    try:
+        return text, font_for(rng, text, kind, pool)
+    except ValueError:
+        bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+        bare = unicodedata.normalize("NFC", bare)
+        return bare, font_for(rng, bare, kind, pool)
+
+
 def covers(path: str, text: str) -> bool:
     """Whether the font file has a glyph for every character of ``text`` (spaces aside)."""
     from idsight.data.synth.compose import fontpool
@@ -191,9 +203,10 @@ def covers(path: str, text: str) -> bool:
 
 def render_text_line(
     rng: np.random.Generator, text: str, kind: str, *, font_pool: str = "train"
-) -> np.ndarray:
-    """``text`` drawn like a card line and cropped around it with a little padding, then degraded."""
-    path = font_for(rng, text, kind, font_pool)
+) -> tuple[np.ndarray, str]:
+    """``text`` drawn like a card line and cropped around it with a little padding, then degraded;
+    returns the crop and the text drawn (accents dropped where no font of the pool prints them)."""
+    text, path = printable_text(rng, text, kind, font_pool)
     mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(18, 44))))
     if mask.shape[1] > MAX_TEXT_WIDTH:
         mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
@@ -223,4 +236,4 @@ def render_text_line(
     x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
     y0 = max(0, int(pts[:, 1].min() - py[0]))
     y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
-    return _degrade(warped[y0:y1, x0:x1], rng)
+    return _degrade(warped[y0:y1, x0:x1], rng), text
