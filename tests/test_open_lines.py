@@ -113,3 +113,26 @@ def test_warm_start_keeps_every_known_character_row() -> None:
     unseen = next(c for c in ks_x_1001_hangul() if c not in old)
     new = 1 + OPEN_CHARSET.index(unseen)
     assert net.head.weight[new].abs().max() < state["recognizer.head.weight"].abs().max()
+
+
+def test_a_committed_artifact_carries_training_on(tmp_path: Path) -> None:
+    from idsight.artifact import save_artifact
+    from idsight.models.recognizer import concrete_arch, crnn_from_artifact
+
+    arch = concrete_arch("crnn_from_reader", {"reader": "idsight-reader-teacher", "charset": "open"})
+    assert arch["name"] == "crnn_base" and arch["kwargs"]["num_classes"] == len(OPEN_CHARSET) + 1
+    small = {
+        "name": "crnn_student",
+        "kwargs": {"num_classes": len(OPEN_CHARSET) + 1, "hidden": 8, "width": 16},
+    }
+    from idsight.models.recognizer import crnn_student
+
+    net = crnn_student(**small["kwargs"])
+    path = save_artifact(
+        tmp_path / "r.safetensors",
+        net.state_dict(),
+        {"arch": small, "charset": OPEN_CHARSET},
+        dtype="float32",
+    )
+    again = crnn_from_artifact(path=str(path))
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in net.state_dict().items())

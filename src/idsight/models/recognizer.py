@@ -11,6 +11,8 @@ padded tail. Pad with the background value and pass ``input_lengths`` to the CTC
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -199,3 +201,40 @@ def crnn_from_reader(*, reader: str, charset: str = "open", dropout: float = 0.1
                 net.head.weight[i] = head_w[j]
                 net.head.bias[i] = head_b[j]
     return net
+
+
+@MODELS.register("crnn_from_artifact")
+def crnn_from_artifact(*, path: str) -> nn.Module:
+    """A recogniser rebuilt from a line-recogniser artifact (its ``arch`` and weights): training goes on
+    from a model another sitting committed, when its optimiser checkpoint is gone."""
+    from idsight.artifact import load_artifact
+    from idsight.errors import BadModelError
+
+    state, meta = load_artifact(path)
+    arch = meta.get("arch")
+    if not isinstance(arch, dict) or arch.get("name") == "crnn_from_artifact":
+        raise BadModelError("not a line-recogniser artifact (no arch)", path=path)
+    arch = concrete_arch(arch["name"], arch["kwargs"])
+    net = MODELS.build(arch["name"], **arch["kwargs"])
+    net.load_state_dict(state)
+    return net
+
+
+def concrete_arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The plain builder behind a warm-start builder (``crnn_from_reader``, ``crnn_from_artifact``),
+    so that an artifact records an architecture that builds without the file it started from."""
+    from idsight import hub
+    from idsight.artifact import read_meta
+    from idsight.data.charset import Charset
+
+    if name == "crnn_from_reader":
+        base = read_meta(hub.resolve(kwargs["reader"]))["arch"]["recognizer"]
+        n = len(Charset.named(kwargs.get("charset", "open"))) + 1
+        return {
+            "name": base["name"],
+            "kwargs": {**base["kwargs"], "num_classes": n, "dropout": kwargs.get("dropout", 0.1)},
+        }
+    if name == "crnn_from_artifact":
+        arch = read_meta(kwargs["path"])["arch"]
+        return concrete_arch(arch["name"], arch["kwargs"])
+    return {"name": name, "kwargs": dict(kwargs)}

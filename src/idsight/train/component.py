@@ -93,7 +93,7 @@ def _write(
     commands = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
     meta: dict[str, Any] = {
         "task": cfg.task.name,
-        "arch": {"name": cfg.model.name, "kwargs": cfg.model.kwargs},
+        "arch": _arch(cfg.model.name, cfg.model.kwargs),
         "config": cfg.resolved(),
         "provenance": provenance(args, argv=sys.argv, commands=commands),
         "metrics": {k: round(v, 5) for k, v in metrics.items()},
@@ -104,3 +104,12 @@ def _write(
     path = out or Path(cfg.out_dir) / "model.safetensors"
     save_artifact(path, weights, meta, dtype="float32")
     return path
+
+
+def _arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The architecture to record: warm-start builders resolved to the plain builder they made."""
+    if name in ("crnn_from_reader", "crnn_from_artifact"):
+        from idsight.models.recognizer import concrete_arch
+
+        return concrete_arch(name, kwargs)
+    return {"name": name, "kwargs": kwargs}
