@@ -367,3 +367,15 @@ def test_broken_default_file(tmp_path: Path, idsight_home: Path, content: bytes,
     _exit2(code, err, str(models / "DEFAULT"), needle)
     code, out, err = run("models", "list", "--json")
     assert code == 0 and not any(r["default"] for r in json.loads(out)), err
+
+
+def test_demo_reads_unseen_designs_first(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["demo", "--no-loop", "--count", "1", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    first, second = (
+        res.output.index("design and font families no training saw"),
+        res.output.index("fixed template"),
+    )
+    assert first < second and "td3" in res.output
+    labels = (tmp_path / "d" / "unseen" / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(labels) == 15 and all('"heldout"' in line for line in labels)
