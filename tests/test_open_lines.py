@@ -136,3 +136,26 @@ def test_a_committed_artifact_carries_training_on(tmp_path: Path) -> None:
     )
     again = crnn_from_artifact(path=str(path))
     assert all(torch.equal(again.state_dict()[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_line_recogniser_artifact_teaches_a_student(tmp_path: Path) -> None:
+    from idsight.artifact import save_artifact
+    from idsight.models.recognizer import crnn_student
+    from idsight.tasks.distill import Distillation
+
+    kwargs = {"num_classes": len(OPEN_CHARSET) + 1, "hidden": 8, "width": 16}
+    teacher = crnn_student(**kwargs)
+    meta = {
+        "task": "ctc_recognition",
+        "arch": {"name": "crnn_student", "kwargs": kwargs},
+        "charset": OPEN_CHARSET,
+    }
+    path = save_artifact(tmp_path / "t.safetensors", teacher.state_dict(), meta, dtype="float32")
+    task = Distillation(part="recognizer", base={"name": "ctc_recognition", "kwargs": {}}, teacher=str(path))
+    ds = OpenTextLines(count=4, seed=2)
+    student = crnn_student(**kwargs)
+    out = task(student, OpenTextLines.collate([ds[i] for i in range(4)]))
+    assert torch.isfinite(out["loss"]) and float(out["kd"]) >= 0
+    out["loss"].backward()
+    assert all(p.grad is not None for p in student.head.parameters())
+    assert all(p.grad is None for p in task.teacher.parameters())

@@ -40,10 +40,17 @@ def load_teacher_part(teacher: str | nn.Module, part: str) -> nn.Module:
     """The ``part`` network of a teacher artifact (name or path), frozen, in eval mode."""
     if isinstance(teacher, str):
         from idsight import hub
+        from idsight.artifact import read_meta
         from idsight.models.reader import ReaderModel
 
-        model, _ = ReaderModel.from_artifact(hub.resolve(teacher))
-        net: nn.Module = getattr(model, part)
+        path = hub.resolve(teacher)
+        if part == "recognizer" and read_meta(path).get("task") == "ctc_recognition":
+            from idsight.models.recognizer import crnn_from_artifact  # a line-recogniser artifact
+
+            net: nn.Module = crnn_from_artifact(path=str(path))
+        else:
+            model, _ = ReaderModel.from_artifact(path)
+            net = getattr(model, part)
     else:
         net = teacher
     for p in net.parameters():
