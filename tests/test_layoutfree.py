@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from idsight.ocr.content.mrz import compose_mrz
 from idsight.ocr.content.spec import mrz_layouts
@@ -139,3 +140,46 @@ def test_a_reader_file_without_its_recogniser_is_one_error(tmp_path) -> None:  #
     bad = save_artifact(tmp_path / "bad.safetensors", {"x": torch.zeros(1)}, {"task": "line_reader"})
     with pytest.raises(BadModelError, match="bad.safetensors: the reader's recogniser or detector record"):
         load_line_reader(bad)
+
+
+class _MapNet(torch.nn.Module):
+    """Stands in for a trained text-map network: a fixed map with one line."""
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        from idsight.data.textmaps import INPUT_SIZE, text_map
+
+        target = text_map([[100.0, 50.0, 400.0, 90.0]], INPUT_SIZE)
+        return {"maps": (torch.from_numpy(target)[None, None] * 20 - 10)}
+
+
+def test_db_detector_maps_lines_back_into_the_photo() -> None:
+    from idsight.data.textmaps import INPUT_SIZE
+    from idsight.ocr.textdet import CardTextDetector
+
+    image = np.zeros((INPUT_SIZE[1] * 2, INPUT_SIZE[0] * 2, 3), np.uint8)  # a flat scan, twice the size
+    found = CardTextDetector(net=_MapNet())(image)
+    assert len(found) == 1
+    quad = found[0][0]
+    x0, y0, x1, y1 = *quad.min(0), *quad.max(0)
+    assert abs(x0 - 200) < 12 and abs(x1 - 800) < 12 and abs(y0 - 100) < 12 and abs(y1 - 180) < 12
+
+
+def test_one_file_reader_with_idsight_own_detector(tmp_path: Path) -> None:
+    from idsight.artifact import save_artifact
+    from idsight.models.detector import unet_tiny
+    from idsight.ocr.layoutfree import load_line_reader, save_line_reader
+    from idsight.ocr.textdet import CardTextDetector
+
+    det = unet_tiny(num_classes=1)
+    arch = {"name": "unet_tiny", "kwargs": {"num_classes": 1}}
+    det_path = save_artifact(tmp_path / "det.safetensors", det.state_dict(), {"arch": arch}, dtype="float32")
+    path = save_line_reader(
+        tmp_path / "reader.safetensors",
+        recognizer=_recognizer_artifact(tmp_path),
+        detector={"name": "db", "model": det_path, "localizer": "idsight-reader-student"},
+    )
+    reader = load_line_reader(path)
+    assert isinstance(reader.detector, CardTextDetector) and reader.detector.localizer is not None
+    assert torch.equal(reader.detector.net.state_dict()["head.weight"], det.state_dict()["head.weight"])
+    res = reader.read(card_image(), name="bars").to_dict()
+    assert set(res) >= {"template", "fields", "unassigned"}

@@ -347,16 +347,35 @@ def save_line_reader(
     detector: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
-    """One file holding a layout-free reader: the recogniser's weights and charset, the detector (a
-    registered name and kwargs, e.g. ``{"name": "ppocr"}``, recorded with its provenance), and ``meta``."""
+    """One file holding a layout-free reader: the recogniser's weights and charset, the detector, and
+    ``meta``. ``detector``: ``{"name": "ppocr"}`` (PP-OCR's, from the ``rapidocr`` package; its version
+    is recorded) or ``{"name": "db", "model": TEXT_MAP_ARTIFACT, "localizer": READER or None,
+    "threshold": 0.4}`` (idsight's own, whose networks go into the file)."""
+    from idsight import hub
     from idsight.artifact import load_artifact, save_artifact
+    from idsight.ocr import textdet  # noqa: F401  (registers the "db" detector)
 
     state, rmeta = load_artifact(recognizer)
-    det = detector or {"name": "ppocr", "kwargs": {}}
+    det = dict(detector or {"name": "ppocr"})
     TEXT_DETECTORS.get(det["name"])
+    tensors = {f"recognizer.{k}": v for k, v in state.items()}
+    record: dict[str, Any] = {"name": det["name"], "kwargs": {}}
+    if det["name"] == "ppocr":
+        import rapidocr
+
+        record["provenance"] = {"package": "rapidocr", "version": getattr(rapidocr, "__version__", None)}
+    elif det["name"] == "db":
+        dstate, dmeta = load_artifact(det["model"])
+        tensors |= {f"detector.{k}": v for k, v in dstate.items()}
+        record.update(arch=dmeta["arch"], provenance=dmeta.get("provenance"))
+        record["kwargs"] = {"threshold": float(det.get("threshold", 0.4))}
+        if det.get("localizer"):
+            lstate, lmeta = load_artifact(hub.resolve(det["localizer"]))
+            tensors |= {k: v for k, v in lstate.items() if k.startswith("localizer.")}
+            record["localizer_arch"] = lmeta["arch"]["localizer"]
     full = {
         "task": TASK,
-        "detector": det,
+        "detector": record,
         "recognizer": {
             "arch": rmeta["arch"],
             "charset": rmeta["charset"],
@@ -364,14 +383,7 @@ def save_line_reader(
         },
         **(meta or {}),
     }
-    if det["name"] == "ppocr":
-        import rapidocr
-
-        full["detector"]["provenance"] = {
-            "package": "rapidocr",
-            "version": getattr(rapidocr, "__version__", None),
-        }
-    return save_artifact(path, {f"recognizer.{k}": v for k, v in state.items()}, full, dtype="float32")
+    return save_artifact(path, tensors, full, dtype="float32")
 
 
 def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
@@ -390,5 +402,21 @@ def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
         charset=rec.get("charset"),
         threads=threads,
     )
-    detector = TEXT_DETECTORS.build(det["name"], threads=threads, **det.get("kwargs", {}))
+    from idsight.ocr.textdet import build_net  # (also registers the "db" detector)
+
+    kwargs = dict(det.get("kwargs", {}))
+    if det["name"] == "db":
+
+        def part(prefix: str) -> dict[str, Any]:
+            return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+        try:
+            kwargs["net"] = build_net(det["arch"], part("detector."))
+            if "localizer_arch" in det:
+                kwargs["localizer"] = build_net(det["localizer_arch"], part("localizer."))
+        except (KeyError, RuntimeError, TypeError) as err:
+            raise BadModelError(
+                f"the text detector does not load ({type(err).__name__})", path=path
+            ) from None
+    detector = TEXT_DETECTORS.build(det["name"], threads=threads, **kwargs)
     return LayoutFreeReader(detector=detector, recognizer=recognizer)
