@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from distill import emit  # noqa: E402  (benchmarks/ is not a package)
 
 from idsight.metrics import cer, latency_summary  # noqa: E402
 
@@ -221,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     else:
         doc = run(args.folder, engines, threads=args.threads, limit=args.limit)
-    text = json.dumps(doc, ensure_ascii=False, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(doc, args.out, ensure_ascii=False, indent=1)
     return 0
 
 

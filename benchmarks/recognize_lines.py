@@ -11,12 +11,15 @@ seen in training. Prints JSON: line exact match and CER per font pool and per ki
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from distill import emit  # noqa: E402  (benchmarks/ is not a package)
 
 from idsight.metrics import cer
 
@@ -69,10 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     doc = evaluate(args.model, args.count, args.seed, args.threads)
-    text = json.dumps(doc, ensure_ascii=False, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(doc, args.out, ensure_ascii=False, indent=1)
     return 0
 
 

@@ -91,15 +91,35 @@ def render_line_sample(
     mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(16, 44))))
     if mask.shape[1] > MAX_TEXT_WIDTH:
         mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
+    crop = place_line(rng, mask, rotate=2.0, shear=0.15, pad_x=pad_x, pad_y=pad_y)
+    return crop, text, f"{name}/{line}"
+
+
+def place_line(
+    rng: np.random.Generator,
+    mask: np.ndarray,
+    *,
+    rotate: float,
+    shear: float,
+    pad_x: tuple[float, float],
+    pad_y: tuple[float, float],
+    plain: float = 0.0,
+) -> np.ndarray:
+    """An ink ``mask`` on a card-like background (a plain light one with probability ``plain``),
+    rotated by up to ``rotate`` degrees and sheared by up to ``shear``, cropped around the text with
+    padding drawn per side from ``pad_y`` / ``pad_x`` (fractions of the text height), then degraded."""
     th, tw = mask.shape
     margin = th + 4
     canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
+    if plain > 0 and rng.random() < plain:  # plain light cards (scans, white-on-white)
+        canvas[:] = np.clip(rng.normal(235, 12, 3), 150, 255).astype(np.uint8)
     paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
     centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
-    affine = cv2.getRotationMatrix2D(centre, rng.uniform(-2, 2), 1.0)
-    shear = rng.uniform(-0.15, 0.15)  # x += shear * (y - centre_y): slanted, like a tilted camera
-    affine[0, 1] += shear
-    affine[0, 2] -= shear * centre[1]
+    affine = cv2.getRotationMatrix2D(centre, rng.uniform(-rotate, rotate), 1.0)
+    if shear > 0:
+        k = rng.uniform(-shear, shear)  # x += k * (y - centre_y): slanted, like a tilted camera
+        affine[0, 1] += k
+        affine[0, 2] -= k * centre[1]
     warped = cv2.warpAffine(
         canvas, affine, (canvas.shape[1], canvas.shape[0]), borderMode=cv2.BORDER_REPLICATE
     )
@@ -118,4 +138,4 @@ def render_line_sample(
     x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
     y0 = max(0, int(pts[:, 1].min() - py[0]))
     y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
-    return _degrade(warped[y0:y1, x0:x1], rng), text, f"{name}/{line}"
+    return _degrade(warped[y0:y1, x0:x1], rng)

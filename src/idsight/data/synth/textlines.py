@@ -19,9 +19,9 @@ import numpy as np
 
 from idsight.data.charset import LATIN_ACCENTED, ks_x_1001_hangul
 from idsight.data.lexicon import load_wordlist
-from idsight.data.synth import design, fonts
-from idsight.data.synth.lines import MAX_TEXT_WIDTH, _background_patch, _degrade
-from idsight.data.synth.text import paste_ink, size_for_height, text_mask
+from idsight.data.synth import fonts
+from idsight.data.synth.lines import MAX_TEXT_WIDTH, place_line
+from idsight.data.synth.text import size_for_height, text_mask
 
 KINDS = (
     "hangul",
@@ -210,30 +210,5 @@ def render_text_line(
     mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(18, 44))))
     if mask.shape[1] > MAX_TEXT_WIDTH:
         mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
-    th, tw = mask.shape
-    margin = th + 4
-    canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
-    if rng.random() < 0.25:  # plain light cards (scans, white-on-white)
-        canvas[:] = np.clip(rng.normal(235, 12, 3), 150, 255).astype(np.uint8)
-    paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
-    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
-    affine = cv2.getRotationMatrix2D(centre, rng.uniform(-2.5, 2.5), 1.0)
-    warped = cv2.warpAffine(
-        canvas, affine, (canvas.shape[1], canvas.shape[0]), borderMode=cv2.BORDER_REPLICATE
-    )
-    corners = np.array(
-        [
-            [margin, margin, 1],
-            [margin + tw, margin, 1],
-            [margin + tw, margin + th, 1],
-            [margin, margin + th, 1],
-        ]
-    )
-    pts = corners @ affine.T
-    py = rng.uniform(0.02, 0.25, 2) * th
-    px = rng.uniform(0.02, 0.5, 2) * th
-    x0 = max(0, int(pts[:, 0].min() - px[0]))
-    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
-    y0 = max(0, int(pts[:, 1].min() - py[0]))
-    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
-    return _degrade(warped[y0:y1, x0:x1], rng), text
+    crop = place_line(rng, mask, rotate=2.5, shear=0.0, pad_x=(0.02, 0.5), pad_y=(0.02, 0.25), plain=0.25)
+    return crop, text
