@@ -107,7 +107,7 @@ def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | N
                 best = max(best or 0, len(lab))
         if best is None:
             return None
-        matched += best
+        matched += best - 1  # an exact label of the same length wins over a near one (ISSUER, ISSUED)
     return matched, ""
 
 
@@ -171,13 +171,17 @@ def _is_heading(text: str, spec: DocSpec) -> bool:
 
 
 def _continuation(lines: Sequence[TextLine], first: int, free: set[int], labelled: set[int]) -> int | None:
-    """An unlabelled free line right below line ``first``, left-aligned with it."""
+    """An unlabelled free line right below line ``first``, left-aligned or centred with it."""
     a = lines[first]
     best = None
     for i in free - labelled:
         b = lines[i]
         gap = b.box[1] - a.box[3]
-        if -0.3 * a.height <= gap <= 1.2 * a.height and abs(b.box[0] - a.box[0]) <= 2 * a.height:
+        aligned = (
+            abs(b.box[0] - a.box[0]) <= 2 * a.height  # left-aligned
+            or abs((b.box[0] + b.box[2]) - (a.box[0] + a.box[2])) <= 4 * a.height  # centred
+        )
+        if -0.3 * a.height <= gap <= 1.2 * a.height and aligned:
             if 0.6 <= b.height / a.height <= 1.6 and (best is None or b.box[1] < lines[best].box[1]):
                 best = i
     return best
