@@ -211,6 +211,9 @@ def crnn_from_artifact(*, path: str) -> nn.Module:
     from idsight.errors import BadModelError
 
     state, meta = load_artifact(path)
+    if meta.get("task") == "line_reader":  # a layout-free reader: its recogniser
+        state = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
+        meta = meta.get("recognizer") or {}
     arch = meta.get("arch")
     if not isinstance(arch, dict) or arch.get("name") == "crnn_from_artifact":
         raise BadModelError("not a line-recogniser artifact (no arch)", path=path)
@@ -235,6 +238,8 @@ def concrete_arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             "kwargs": {**base["kwargs"], "num_classes": n, "dropout": kwargs.get("dropout", 0.1)},
         }
     if name == "crnn_from_artifact":
-        arch = read_meta(kwargs["path"])["arch"]
+        meta = read_meta(kwargs["path"])
+        rec: dict[str, Any] = (meta.get("recognizer") or {}) if meta.get("task") == "line_reader" else meta
+        arch = rec.get("arch") or {}
         return concrete_arch(arch["name"], arch["kwargs"])
     return {"name": name, "kwargs": dict(kwargs)}

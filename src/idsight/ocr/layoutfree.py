@@ -222,15 +222,26 @@ def _quad_box(quads: Sequence[Quad]) -> list[int] | None:
 
 
 # -- registered components ------------------------------------------------------------------------
+def _rapidocr(params: dict[str, Any]) -> Any:
+    """A RapidOCR engine (PP-OCR's ONNX models as the ``rapidocr`` package ships them)."""
+    try:
+        from rapidocr import RapidOCR
+    except ImportError:
+        from idsight.errors import BadModelError
+
+        raise BadModelError(
+            "this reader's text detector is PP-OCR's, from the rapidocr package: pip install 'idsight[teacher]'"
+        ) from None
+    return RapidOCR(params=params)
+
+
 @TEXT_DETECTORS.register("ppocr")
 class PPOCRDetector:
     """PP-OCR's DB text detector as shipped (ONNX) in the ``rapidocr`` package, run offline."""
 
     def __init__(self, *, threads: int = 1) -> None:
-        from rapidocr import RapidOCR
-
-        self.engine = RapidOCR(
-            params={
+        self.engine = _rapidocr(
+            {
                 "Global.log_level": "warning",
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
@@ -254,10 +265,8 @@ class PPOCRRecognizer:
     """PP-OCR's recogniser as shipped in ``rapidocr`` (Latin and Chinese characters; no Hangul)."""
 
     def __init__(self, *, threads: int = 1) -> None:
-        from rapidocr import RapidOCR
-
-        self.engine = RapidOCR(
-            params={"Global.log_level": "warning", "EngineConfig.onnxruntime.intra_op_num_threads": threads}
+        self.engine = _rapidocr(
+            {"Global.log_level": "warning", "EngineConfig.onnxruntime.intra_op_num_threads": threads}
         )
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
