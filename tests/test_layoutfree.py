@@ -181,5 +181,22 @@ def test_one_file_reader_with_idsight_own_detector(tmp_path: Path) -> None:
     reader = load_line_reader(path)
     assert isinstance(reader.detector, CardTextDetector) and reader.detector.localizer is not None
     assert torch.equal(reader.detector.net.state_dict()["head.weight"], det.state_dict()["head.weight"])
+    reader.detector.net = _MapNet()  # stand in for training: one line where the map says
     res = reader.read(card_image(), name="bars").to_dict()
-    assert set(res) >= {"template", "fields", "unassigned"}
+    assert res["template"] == "unknown" and len(res["unassigned"]) == 1
+
+
+def test_no_card_and_unknown_cards() -> None:
+    from idsight.errors import NoCardError
+
+    reader = LayoutFreeReader(detector=detector, recognizer=recognizer)
+    with pytest.raises(NoCardError, match="blank.png: no text found"):
+        reader.read(np.zeros((540, 856, 3), np.uint8), name="blank.png")
+    img = np.zeros((540, 856, 3), np.uint8)  # two lines that fit no document type
+    img[30:50, 40:300] = 40 + 20 * 1  # "Surname" only
+    img[30:50, 40:46] = 255
+    img[100:120, 40:300] = 40 + 20 * 4  # "EVA"
+    img[100:120, 40:46] = 255
+    res = reader.read(img, name="two-lines").to_dict()
+    assert res["template"] == "unknown" and res["fields"] == {}
+    assert sorted(u["text"] for u in res["unassigned"]) == ["EVA", "Surname"]

@@ -168,6 +168,10 @@ class LayoutFreeReader:
                 [r.confidence for r in lines]
             ):
                 lines, rotation = flipped, (rotation + 180) % 360
+        if not lines:
+            from idsight.errors import NoCardError
+
+            raise NoCardError("no text found: no ID card in the image", path=name)
         angle = text_angle([r.quad for r in lines])
         centre = (image.shape[1] / 2, image.shape[0] / 2)
         text_lines = []
