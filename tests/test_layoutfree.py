@@ -200,3 +200,30 @@ def test_no_card_and_unknown_cards() -> None:
     res = reader.read(img, name="two-lines").to_dict()
     assert res["template"] == "unknown" and res["fields"] == {}
     assert sorted(u["text"] for u in res["unassigned"]) == ["EVA", "Surname"]
+
+
+def test_models_assemble_writes_a_reader_and_refuses_a_bad_recognizer(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from idsight.artifact import read_meta
+    from idsight.cli.main import app
+    from idsight.hub import resolve as hub_resolve
+
+    out = tmp_path / "reader.safetensors"
+    rec = _recognizer_artifact(tmp_path)
+    res = CliRunner().invoke(app, ["models", "assemble", "--recognizer", str(rec), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    meta = read_meta(out)
+    assert meta["task"] == "line_reader" and meta["detector"]["name"] == "ppocr"
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    res = CliRunner().invoke(
+        app, ["models", "assemble", "--recognizer", str(junk), "--out", str(tmp_path / "x")]
+    )
+    assert res.exit_code == 2 and "junk.safetensors" in res.output and "Traceback" not in res.output
+    reader_file = tmp_path / "card-reader.safetensors"
+    reader_file.write_bytes(hub_resolve("idsight-reader-student").read_bytes())
+    res = CliRunner().invoke(
+        app, ["models", "assemble", "--recognizer", str(reader_file), "--out", str(tmp_path / "y")]
+    )
+    assert res.exit_code == 2 and "not a line-recogniser artifact" in res.output

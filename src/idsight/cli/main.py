@@ -254,6 +254,31 @@ def export(
         out.print(f"wrote {p}")
 
 
+@models_app.command("assemble")
+@one_line_errors
+def models_assemble(
+    recognizer: Annotated[Path, typer.Option(help="A line-recogniser artifact (idsight train writes one).")],
+    out_path: Annotated[Path, typer.Option("--out", help="The reader file to write.")],
+    detector: Annotated[
+        str, typer.Option(help="ppocr (PP-OCR's, from rapidocr) or a text-map artifact of idsight's own.")
+    ] = "ppocr",
+    localizer: Annotated[
+        str | None,
+        typer.Option(help="With a text-map detector: the card reader whose card localiser to use."),
+    ] = "idsight-reader-student",
+) -> None:
+    """Assemble a layout-free reader (text detector + line recogniser + content assignment) as one file."""
+    from idsight.ocr.layoutfree import save_line_reader
+
+    det = (
+        {"name": "ppocr"}
+        if detector == "ppocr"
+        else {"name": "db", "model": detector, "localizer": localizer}
+    )
+    path = save_line_reader(out_path, recognizer=recognizer, detector=det)
+    out.print(f"wrote {path}")
+
+
 @models_app.command("list")
 @one_line_errors
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

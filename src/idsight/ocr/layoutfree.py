@@ -369,6 +369,10 @@ def save_line_reader(
     from idsight.ocr import textdet  # noqa: F401  (registers the "db" detector)
 
     state, rmeta = load_artifact(recognizer)
+    if not isinstance(rmeta.get("arch"), dict) or not isinstance(rmeta.get("charset"), str):
+        from idsight.errors import BadModelError
+
+        raise BadModelError("not a line-recogniser artifact (no arch or charset)", path=recognizer)
     det = dict(detector or {"name": "ppocr"})
     TEXT_DETECTORS.get(det["name"])
     tensors = {f"recognizer.{k}": v for k, v in state.items()}
