@@ -369,7 +369,12 @@ def save_line_reader(
     from idsight.ocr import textdet  # noqa: F401  (registers the "db" detector)
 
     state, rmeta = load_artifact(recognizer)
-    if not isinstance(rmeta.get("arch"), dict) or not isinstance(rmeta.get("charset"), str):
+    arch = rmeta.get("arch")
+    if (
+        not isinstance(arch, dict)
+        or not isinstance(arch.get("name"), str)
+        or not isinstance(rmeta.get("charset"), str)
+    ):
         from idsight.errors import BadModelError
 
         raise BadModelError("not a line-recogniser artifact (no arch or charset)", path=recognizer)
