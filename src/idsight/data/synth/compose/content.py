@@ -102,6 +102,8 @@ def sample_latin(
         state, state_name = "KOR", "REPUBLIC OF KOREA"
     nationality = state if rng.random() < 0.85 else choice(rng, td1.countries())[0]
     number = td1._document_number(rng)
+    while not any(c.isdigit() for c in number):  # document numbers hold a digit (the specs' format)
+        number = td1._document_number(rng)
     birth = random_date(rng, dt.date(1940, 1, 1), dt.date(2012, 12, 31))
     issued = random_date(rng, max(birth + dt.timedelta(days=1), dt.date(2015, 1, 1)), LATEST_ISSUE)
     expiry = add_years(issued, choice(rng, (5, 10, 10))) - dt.timedelta(days=1)
