@@ -18,6 +18,7 @@ from typing import Any
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -152,9 +153,16 @@ class OpenTextLines(Dataset):
         """The raw crop (RGB, any height) and its text."""
         from idsight.data.synth.textlines import render_text_line, sample_text
 
-        rng = np.random.default_rng([self.seed, i])
-        text, kind = sample_text(rng)
-        return render_text_line(rng, text, kind, font_pool=self.font_pool)
+        for attempt in range(4):  # a rare draw the renderer cannot draw is replaced, not fatal to a long run
+            rng = np.random.default_rng([self.seed, i] if attempt == 0 else [self.seed, i, attempt])
+            text, kind = sample_text(rng)
+            try:
+                crop, drawn = render_text_line(rng, text, kind, font_pool=self.font_pool)
+            except (ValueError, cv2.error):
+                continue
+            if crop.size and drawn.strip():
+                return crop, drawn
+        raise ValueError(f"open text line {i} (seed {self.seed}) could not be drawn")
 
     def __getitem__(self, i: int) -> Item:
         from idsight.ocr.predictor import fit_height

@@ -135,7 +135,7 @@ def place_line(
     py = rng.uniform(*pad_y, 2) * th
     px = rng.uniform(*pad_x, 2) * th
     x0 = max(0, int(pts[:, 0].min() - px[0]))
-    x1 = min(warped.shape[1], int(np.ceil(pts[:, 0].max() + px[1])))
+    x1 = min(warped.shape[1], max(x0 + 1, int(np.ceil(pts[:, 0].max() + px[1]))))
     y0 = max(0, int(pts[:, 1].min() - py[0]))
-    y1 = min(warped.shape[0], int(np.ceil(pts[:, 1].max() + py[1])))
+    y1 = min(warped.shape[0], max(y0 + 1, int(np.ceil(pts[:, 1].max() + py[1]))))
     return _degrade(warped[y0:y1, x0:x1], rng)
