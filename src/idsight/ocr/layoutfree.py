@@ -308,6 +308,11 @@ class CRNNRecognizer:
         where = model or "<weights>"
         if model is not None:
             state, meta = load_artifact(model)
+            if meta.get("task") == TASK:  # a layout-free reader: its recogniser
+                state = {
+                    k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")
+                }
+                meta = meta.get("recognizer") or {}
             arch, charset = meta.get("arch"), meta.get("charset")
         if not isinstance(charset, str) or not isinstance(arch, dict) or state is None:
             raise BadModelError("not a line recogniser (no charset or arch)", path=where)
