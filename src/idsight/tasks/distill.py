@@ -44,7 +44,7 @@ def load_teacher_part(teacher: str | nn.Module, part: str) -> nn.Module:
         from idsight.models.reader import ReaderModel
 
         path = hub.resolve(teacher)
-        if part == "recognizer" and read_meta(path).get("task") == "ctc_recognition":
+        if part == "recognizer" and read_meta(path).get("task") in ("ctc_recognition", "line_reader"):
             from idsight.models.recognizer import crnn_from_artifact  # a line-recogniser artifact
 
             net: nn.Module = crnn_from_artifact(path=str(path))
