@@ -69,7 +69,7 @@ def recognizer(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
 def test_reads_a_card_in_any_orientation(turns: int) -> None:
     image = np.ascontiguousarray(np.rot90(card_image(), k=turns))
     res = LayoutFreeReader(detector=detector, recognizer=recognizer).read(image, name="bars")
-    assert res.doc_type == "td1"
+    assert res.doc_type == "td1" and res.image == "bars"
     fields = {k: v["text"] for k, v in res.fields.items()}
     assert fields["surname"] == "NOVAK" and fields["given_names"] == "EVA"
     assert fields["document_number"] == "X12345678" and fields["mrz"] == "\n".join(MRZ)
@@ -123,7 +123,11 @@ def test_one_file_reader_is_read_by_the_cli(tmp_path) -> None:  # noqa: ANN001
     res = CliRunner().invoke(app, ["read", str(image), "--model", str(path), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout.strip().splitlines()[-1])
-    assert {"template", "fields", "unassigned", "checks"} <= set(doc)
+    assert {"template", "fields", "unassigned", "checks"} <= set(doc) and doc["image"] == str(image)
+    res = CliRunner().invoke(app, ["read", str(image), "--model", str(path), "--template", "td3", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout.strip().splitlines()[-1])["template"] == "td3"
+    res = CliRunner().invoke(app, ["read", str(image), "--model", str(path), "--template", "xx"])
+    assert res.exit_code == 2 and "unknown document type 'xx'" in res.output
     res = CliRunner().invoke(
         app, ["read", str(image), "--model", str(path), "--store", f"sqlite:///{tmp_path}/r.db"]
     )

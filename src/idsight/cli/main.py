@@ -35,7 +35,10 @@ ModelOpt = Annotated[
 def read(
     images: Annotated[list[Path], typer.Argument(help="Card images (photos or flat scans).")],
     template: Annotated[
-        str | None, typer.Option(help="Force a template (kr-rrc, td1); default: classify.")
+        str | None,
+        typer.Option(
+            help="Force the document type (kr-rrc, td1; td3 with a layout-free reader); default: decide."
+        ),
     ] = None,
     model: ModelOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
@@ -62,6 +65,7 @@ def read(
     import torch
 
     from idsight.data.io import load_image
+    from idsight.ocr.content.spec import get_spec
     from idsight.ocr.predictor import CardReader
     from idsight.ocr.readers import load_reader
     from idsight.ocr.runtime import reading_process
@@ -72,11 +76,11 @@ def read(
     reading_process()
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    if template is not None:
-        get_template(template)
     reader = load_reader(model, runtime=runtime, threads=threads)
     if not isinstance(reader, CardReader) and (store_url is not None or inspect is not None):
         fail(f"{model}: --store and --inspect need a card-reader model; this is a layout-free reader")
+    if template is not None:  # a card reader knows its templates; a layout-free one, the spec files
+        get_template(template) if isinstance(reader, CardReader) else get_spec(template)
     store, sha = None, ""
     if store_url is not None:
         from idsight.artifact import sha256_file

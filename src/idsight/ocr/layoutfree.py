@@ -185,8 +185,8 @@ class LayoutFreeReader:
         unassigned = list(range(len(lines)))
         checks: dict[str, Any] = {}
         if a is not None:
-            for name, v in a.fields.items():
-                fields[name] = {
+            for field_name, v in a.fields.items():
+                fields[field_name] = {
                     "text": v.value,
                     "confidence": v.confidence,
                     "box": _quad_box([lines[i].quad for i in v.lines]),

@@ -58,6 +58,10 @@ def read_fields(
     """Decide the type (or use ``doc_type``) and assign the lines to its fields."""
     specs = builtin_specs() if specs is None else specs
     if doc_type is not None:
+        if doc_type not in specs:
+            from idsight.errors import UnknownNameError
+
+            raise UnknownNameError(f"unknown document type {doc_type!r} (known: {', '.join(specs)})")
         a = assign(lines, specs[doc_type])
         return TypeDecision(doc_type, {doc_type: evidence(lines, specs[doc_type], a, None)}, a)
     scored = {}
