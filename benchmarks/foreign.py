@@ -189,7 +189,7 @@ def composed_set(pool: str, count: int, seed: int, root: Path) -> Path:
     from idsight.data.synth.compose import DOC_TYPES, write_composed
 
     labels = write_composed(
-        list(DOC_TYPES) * count, len(DOC_TYPES) * count, root, seed=seed, design_pool=pool, font_pool=pool
+        list(DOC_TYPES), len(DOC_TYPES) * count, root, seed=seed, design_pool=pool, font_pool=pool
     )
     rows = [json.loads(x) for x in labels.read_text(encoding="utf-8").splitlines() if x]
     truth = [{"image": r["image"], "template": r["doc_type"], "fields": r["fields"]} for r in rows]

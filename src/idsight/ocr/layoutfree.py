@@ -157,8 +157,9 @@ class LayoutFreeReader:
         lines = self._lines(image)
         rotation = 0
         # turned 90 degrees: most lines run vertically; turn the photo back and read again
-        if lines and abs(np.sin(text_angle([r.quad for r in lines]))) > 0.7:
-            k = 1 if np.sin(text_angle([r.quad for r in lines])) > 0 else 3
+        sine = float(np.sin(text_angle([r.quad for r in lines])))
+        if abs(sine) > 0.7:
+            k = 1 if sine > 0 else 3
             image, rotation = _rot90(image, k), 90 * k
             lines = self._lines(image)
         # upside down: the same lines read far less confidently than turned the right way up

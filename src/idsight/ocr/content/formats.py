@@ -246,7 +246,7 @@ class LatinNameFormat:
     """Names in upper-case Latin letters, accents allowed (``MÜLLER-LÜDENSCHEIDT``, ``O'NEIL``)."""
 
     def parse(self, text: str) -> Parsed | None:
-        value = squash(text).upper() if squash(text).isupper() else squash(text)
+        value = squash(text)
         if not _LATIN_NAME.fullmatch(value) or sum(c.isalpha() for c in value) < 2:
             return None
         return Parsed(value, 0.6)

@@ -42,7 +42,7 @@ _TRANSLIT = str.maketrans(
     }
 )
 TO_DIGIT = str.maketrans("OQDUIL|ZSBG", "00001112586")
-TO_ALPHA = str.maketrans("0125868", "OIZSBGB")
+TO_ALPHA = str.maketrans("012586", "OIZSBG")
 _SWAPS = {
     "0": "OD",
     "O": "0Q",
@@ -66,9 +66,7 @@ def mrz_text(text: str) -> str:
 def _coerce(text: str, chars: str) -> str:
     if chars == "digit":
         return text.translate(TO_DIGIT)
-    if chars == "alpha":
-        return text.translate(TO_ALPHA)
-    if chars == "sex":
+    if chars in ("alpha", "sex"):
         return text.translate(TO_ALPHA)
     return text
 

@@ -177,9 +177,7 @@ def _lexicon(raw: str | LexiconIn | None, where: str, path: Path) -> Lexicon | N
         lines = load_wordlist(spec.name)
     except IdsightError as err:
         raise BadConfigError(f"{where}: {err}", path=path) from None
-    entries = {line.split()[0] for line in lines} if spec.match == "token" else set(lines)
-    if spec.match == "token":
-        entries |= {tok for line in lines for tok in line.split()}
+    entries = {tok for line in lines for tok in line.split()} if spec.match == "token" else set(lines)
     return Lexicon(spec.name, spec.match, frozenset(entries))
 
 
