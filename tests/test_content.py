@@ -12,7 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from idsight.errors import BadConfigError
-from idsight.ocr.content.assign import TextLine, assign, strip_label
+from idsight.ocr.cleanup.lexicon import syllable_prior
+from idsight.ocr.cleanup.lm import CharNgram
+from idsight.ocr.cleanup.seq import Slot
+from idsight.ocr.content.assign import TextLine, _is_title, assign, rescored, strip_label
 from idsight.ocr.content.decide import UNKNOWN, read_fields
 from idsight.ocr.content.formats import FORMATS
 from idsight.ocr.content.mrz import compose_mrz, find_mrz, parse_mrz
@@ -73,6 +76,10 @@ def _base() -> dict:
             r"fields\.surname\.lexicon: unknown word list",
         ),
         (lambda d: d["fields"]["surname"].update(mrz="blood_type"), r"fields\.surname\.mrz: no MRZ field"),
+        (
+            lambda d: d["fields"]["surname"].update(language_model="klingon"),
+            r"fields\.surname\.language_model: unknown language model 'klingon'",
+        ),
     ],
 )
 def test_bad_spec_is_one_error_naming_file_and_key(tmp_path: Path, edit, message: str) -> None:
@@ -352,3 +359,48 @@ def test_composed_cards_of_any_design_are_assigned_from_their_printed_lines(pool
         hits += sum(" ".join(str(got.get(k)).split()) == " ".join(v.split()) for k, v in card.values.items())
         total += len(card.values)
     assert types == 24 and hits / total >= 0.98
+
+
+def _slots(text: str, alts: dict[int, list[tuple[str, float]]], prob: float = 0.5) -> tuple[Slot, ...]:
+    return tuple(Slot(c, prob if i in alts else 0.99, alts.get(i, [])) for i, c in enumerate(text))
+
+
+def test_misread_title_is_not_taken_for_a_name() -> None:
+    """A title with a letter or two misread is still the title (jamo by jamo, alternatives count)."""
+    spec = builtin_specs()["kr-rrc"]
+    assert _is_title(TextLine("주민등륵중", (0, 0, 1, 1)), spec)  # two vowels misread
+    assert not _is_title(TextLine("김민준", (0, 0, 1, 1)), spec)
+    far = "추민듬륵중"  # four jamo off: a title only because the recogniser offered 주 and 등
+    assert not _is_title(TextLine(far, (0, 0, 1, 1)), spec)
+    chars = _slots(far, {0: [("주", 0.4)], 2: [("등", 0.3)]})
+    assert _is_title(TextLine(far, (0, 0, 1, 1), chars=chars), spec)
+    lines = [TextLine("주민등륵중", (40, 20, 300, 60)), *kr_lines()[1:]]
+    d = read_fields(lines)
+    assert d.assignment is not None and d.assignment.fields["name"].value == "홍길동"
+
+
+def test_language_model_chooses_among_the_recognisers_alternatives() -> None:
+    """A rare syllable read with doubt gives way to the alternative that names and words use; a sure
+    reading, or a field without a language model, keeps the recogniser's text."""
+    line = TextLine("김활", (0, 0, 1, 1), 0.5, _slots("김활", {1: [("환", 0.4)]}))
+    assert rescored(line, "hangul_name") == "김환"
+    assert rescored(line, None) == "김활"
+    sure = TextLine("김활", (0, 0, 1, 1), 0.9, _slots("김활", {}))
+    assert rescored(sure, "hangul_name") == "김활"
+    assert rescored(TextLine("김활", (0, 0, 1, 1)), "hangul_name") == "김활"  # no alternatives known
+
+
+def test_syllable_prior_ranks_common_syllables_first() -> None:
+    prior = syllable_prior()
+    assert len(prior) == 11172 and abs(sum(prior.values()) - 1.0) < 1e-6
+    assert prior["정"] > 100 * prior["졍"] and prior["환"] > prior["활"]
+    lm = CharNgram.from_words(["가나"], prior=prior)
+    assert lm.logprob("정", "") > lm.logprob("졍", "")  # unseen in the words: the prior decides
+
+
+def test_issuer_suffix_with_one_letter_misread_is_corrected() -> None:
+    fmt = builtin_specs()["kr-rrc"].field("issuer").format
+    parsed = fmt.parse("광주광역시 광산구창장")
+    assert parsed is not None and parsed.value == "광주광역시 광산구청장" and parsed.score < 1.0
+    assert fmt.parse("광주광역시 중앙대로 271") is None
+    assert fmt.parse("구창장") is None  # a suffix alone is no issuer

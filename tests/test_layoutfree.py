@@ -231,3 +231,36 @@ def test_models_assemble_writes_a_reader_and_refuses_a_bad_recognizer(tmp_path: 
         app, ["models", "assemble", "--recognizer", str(reader_file), "--out", str(tmp_path / "y")]
     )
     assert res.exit_code == 2 and "not a line-recogniser artifact" in res.output
+
+
+def test_script_committee_takes_latin_readings_only_where_nothing_is_lost() -> None:
+    from idsight.ocr.layoutfree import ScriptCommittee
+
+    main = {0: ("Suname / Nom", 0.8), 1: ("김민준", 0.9), 2: ("111동 1201호", 0.9), 3: ("KIM", 0.9)}
+    latin = {0: ("Surname / Nom", 0.99), 1: ("", 0.0), 2: ("111 1201", 0.95), 3: ("金", 0.95)}
+    crops = [np.full((4, 4, 3), i, np.uint8) for i in range(4)]
+
+    def reader(table: dict[int, tuple[str, float]]):  # noqa: ANN202
+        return lambda cs: [table[int(c[0, 0, 0])] for c in cs]
+
+    committee = ScriptCommittee(main=reader(main), latin=reader(latin))
+    assert [t for t, _ in committee(crops)] == ["Surname / Nom", "김민준", "111동 1201호", "KIM"]
+    unsure = ScriptCommittee(main=reader(main), latin=reader({**latin, 0: ("Surname / Nom", 0.5)}))
+    assert unsure(crops[:1])[0][0] == "Suname / Nom"
+
+
+def test_reader_file_with_a_latin_recognizer_loads_as_a_committee(tmp_path) -> None:  # noqa: ANN001
+    from idsight.artifact import read_meta
+    from idsight.ocr.layoutfree import CRNNRecognizer, ScriptCommittee, load_line_reader, save_line_reader
+
+    path = save_line_reader(
+        tmp_path / "reader.safetensors", recognizer=_recognizer_artifact(tmp_path), latin="ppocr"
+    )
+    assert read_meta(path)["recognizer"]["latin"]["provenance"]["package"] == "rapidocr"
+    reader = load_line_reader(path)
+    assert isinstance(reader.recognizer, ScriptCommittee)
+    assert isinstance(reader.recognizer.main, CRNNRecognizer)
+    text, conf, chars = reader.recognizer.with_chars([card_image()[30:50, 40:300]])[0]
+    assert 0.0 <= conf <= 1.0 and (chars is None or "".join(s.char for s in chars) == text)
+    again = save_line_reader(tmp_path / "again.safetensors", recognizer=path)  # a reader's recogniser
+    assert "latin" not in read_meta(again)["recognizer"]

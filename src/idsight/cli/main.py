@@ -270,6 +270,10 @@ def models_assemble(
         str | None,
         typer.Option(help="With a text-map detector: the card reader whose card localiser to use."),
     ] = "idsight-reader-student",
+    latin: Annotated[
+        str | None,
+        typer.Option(help="ppocr: PP-OCR's recogniser reads the Latin, digit and MRZ lines it reads well."),
+    ] = None,
 ) -> None:
     """Assemble a layout-free reader (text detector + line recogniser + content assignment) as one file."""
     from idsight.ocr.layoutfree import save_line_reader
@@ -279,7 +283,7 @@ def models_assemble(
         if detector == "ppocr"
         else {"name": "db", "model": detector, "localizer": localizer}
     )
-    path = save_line_reader(out_path, recognizer=recognizer, detector=det)
+    path = save_line_reader(out_path, recognizer=recognizer, detector=det, latin=latin)
     out.print(f"wrote {path}")
 
 

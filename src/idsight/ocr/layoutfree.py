@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from idsight.ocr.cleanup.seq import Slot
 from idsight.ocr.content.assign import TextLine
 from idsight.ocr.content.decide import UNKNOWN, read_fields
 from idsight.registry import Registry
@@ -32,6 +33,18 @@ class TextDetector(Protocol):
 
 class LineRecognizer(Protocol):
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]: ...
+
+
+Chars = tuple[Slot, ...] | None  # per character of a reading: its top alternatives, when known
+
+
+def read_lines(recognizer: LineRecognizer, crops: Sequence[np.ndarray]) -> list[tuple[str, float, Chars]]:
+    """Readings with each character's alternatives, from a recogniser that gives them
+    (``with_chars``); others' readings come without."""
+    with_chars = getattr(recognizer, "with_chars", None)
+    if with_chars is not None:
+        return list(with_chars(crops))
+    return [(t, c, None) for t, c in recognizer(crops)]
 
 
 TEXT_DETECTORS: Registry[TextDetector] = Registry("text detector")
@@ -92,6 +105,7 @@ class LineReading:
     text: str
     confidence: float
     det_score: float = 1.0
+    chars: Chars = None
 
 
 @dataclass
@@ -136,10 +150,10 @@ class LayoutFreeReader:
     def _lines(self, image: np.ndarray) -> list[LineReading]:
         found = self.detector(image)
         crops = [crop_quad(image, q) for q, _ in found]
-        reads = self.recognizer(crops) if crops else []
+        reads = read_lines(self.recognizer, crops) if crops else []
         return [
-            LineReading(order_quad(q), t, c, s)
-            for (q, s), (t, c) in zip(found, reads, strict=True)
+            LineReading(order_quad(q), t, c, s, chars)
+            for (q, s), (t, c, chars) in zip(found, reads, strict=True)
             if t.strip() and c >= self.min_confidence
         ]
 
@@ -179,7 +193,7 @@ class LayoutFreeReader:
         for r in lines:
             q = rotate_points(r.quad, angle, centre)
             box = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
-            text_lines.append(TextLine(r.text, box, round(float(r.confidence), 4)))
+            text_lines.append(TextLine(r.text, box, round(float(r.confidence), 4), r.chars))
         decision = read_fields(text_lines, doc_type=doc_type)
         a = decision.assignment
         fields: dict[str, dict[str, Any]] = {}
@@ -334,13 +348,16 @@ class CRNNRecognizer:
         torch.set_num_threads(threads)
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        return [(t, c) for t, c, _ in self.with_chars(crops)]
+
+    def with_chars(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float, Chars]]:
         import torch
 
         from idsight.models.postprocess import ctc_decode_lines
         from idsight.ocr.predictor import fit_height, pad_batch, to_tensor, width_buckets
 
         tensors = [to_tensor(fit_height(c, self.pre), self.pre["mean"], self.pre["std"]) for c in crops]
-        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        out: list[tuple[str, float, Chars]] = [("", 0.0, None)] * len(crops)
         stride = self.pre["recognizer_stride"]
         with torch.inference_mode():
             for group in width_buckets([t.shape[-1] for t in tensors]):
@@ -348,15 +365,64 @@ class CRNNRecognizer:
                     self.net(pad_batch([tensors[i] for i in group]))["logits"].float().softmax(-1).numpy()
                 )
                 probs = [logits[n, : tensors[i].shape[-1] // stride] for n, i in enumerate(group)]
-                for i, (text, conf, _) in zip(
+                for i, (text, conf, chars) in zip(
                     group, ctc_decode_lines(probs, self.charset, reduce="mean"), strict=True
                 ):
-                    out[i] = (text, conf)
+                    slots = tuple(Slot(c.char, float(c.prob), list(c.alternatives)) for c in chars)
+                    spelled = "".join(c.char for c in slots) == text
+                    out[i] = (text, conf, slots if spelled else None)
         return out
+
+
+class ScriptCommittee:
+    """Two recognisers, one for every script the cards print and one for Latin text only (PP-OCR's,
+    which reads Latin, digits and the MRZ better than idsight's open recogniser but cannot read Hangul:
+    on a Hangul line it returns nothing, or a few characters with low confidence). The Latin
+    recogniser's reading of a line wins when it is confident (``min_confidence``), has no Hangul to
+    miss (its length is at least ``min_length_ratio`` of the other reading's) and holds no CJK
+    ideographs (its guess at Hangul); otherwise the all-script reading stands."""
+
+    def __init__(
+        self,
+        *,
+        main: LineRecognizer,
+        latin: LineRecognizer,
+        min_confidence: float = 0.8,
+        min_length_ratio: float = 0.8,
+    ) -> None:
+        self.main, self.latin = main, latin
+        self.min_confidence, self.min_length_ratio = min_confidence, min_length_ratio
+
+    def _latin_wins(self, main: str, latin: str, confidence: float) -> bool:
+        a, b = "".join(main.split()), "".join(latin.split())
+        return (
+            confidence >= self.min_confidence
+            and len(b) >= self.min_length_ratio * len(a)
+            and not any("\u4e00" <= c <= "\u9fff" for c in b)
+        )
+
+    def with_chars(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float, Chars]]:
+        out = read_lines(self.main, crops)
+        for i, (text, conf) in zip(range(len(crops)), self.latin(crops), strict=True):
+            if text.strip() and self._latin_wins(out[i][0], text, conf):
+                out[i] = (text, conf, None)
+        return out
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        return [(t, c) for t, c, _ in self.with_chars(crops)]
 
 
 # -- one-file artifacts -----------------------------------------------------------------------------
 TASK = "line_reader"
+
+
+def _provenance(name: str) -> dict[str, Any] | None:
+    """Where a packaged component's weights come from (PP-OCR's: the ``rapidocr`` package)."""
+    if name != "ppocr":
+        return None
+    import rapidocr
+
+    return {"package": "rapidocr", "version": getattr(rapidocr, "__version__", None)}
 
 
 def save_line_reader(
@@ -364,10 +430,12 @@ def save_line_reader(
     *,
     recognizer: str | Path,
     detector: dict[str, Any] | None = None,
+    latin: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """One file holding a layout-free reader: the recogniser's weights and charset, the detector, and
-    ``meta``. ``detector``: ``{"name": "ppocr"}`` (PP-OCR's, from the ``rapidocr`` package; its version
+    ``meta``. ``latin="ppocr"``: PP-OCR's recogniser reads the lines it reads well (a
+    ``ScriptCommittee``; its version is recorded). ``detector``: ``{"name": "ppocr"}`` (PP-OCR's, from the ``rapidocr`` package; its version
     is recorded) or ``{"name": "db", "model": TEXT_MAP_ARTIFACT, "localizer": READER or None,
     "threshold": 0.4}`` (idsight's own, whose networks go into the file)."""
     from idsight import hub
@@ -375,6 +443,9 @@ def save_line_reader(
     from idsight.ocr import textdet  # noqa: F401  (registers the "db" detector)
 
     state, rmeta = load_artifact(recognizer)
+    if rmeta.get("task") == TASK:  # another layout-free reader: its recogniser
+        state = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
+        rmeta = rmeta.get("recognizer") or {}
     arch = rmeta.get("arch")
     if (
         not isinstance(arch, dict)
@@ -389,9 +460,7 @@ def save_line_reader(
     tensors = {f"recognizer.{k}": v for k, v in state.items()}
     record: dict[str, Any] = {"name": det["name"], "kwargs": {}}
     if det["name"] == "ppocr":
-        import rapidocr
-
-        record["provenance"] = {"package": "rapidocr", "version": getattr(rapidocr, "__version__", None)}
+        record["provenance"] = _provenance("ppocr")
     elif det["name"] == "db":
         dstate, dmeta = load_artifact(det["model"])
         tensors |= {f"detector.{k}": v for k, v in dstate.items()}
@@ -411,6 +480,9 @@ def save_line_reader(
         },
         **(meta or {}),
     }
+    if latin is not None:
+        LINE_RECOGNIZERS.get(latin)
+        full["recognizer"]["latin"] = {"name": latin, "provenance": _provenance(latin)}
     return save_artifact(path, tensors, full, dtype="float32")
 
 
@@ -424,12 +496,17 @@ def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
     rec, det = meta.get("recognizer"), meta.get("detector")
     if not isinstance(rec, dict) or not isinstance(det, dict) or not isinstance(det.get("name"), str):
         raise BadModelError("the reader's recogniser or detector record is missing", path=path)
-    recognizer = CRNNRecognizer(
+    recognizer: LineRecognizer = CRNNRecognizer(
         state={k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")},
         arch=rec.get("arch"),
         charset=rec.get("charset"),
         threads=threads,
     )
+    latin = rec.get("latin")
+    if isinstance(latin, dict) and isinstance(latin.get("name"), str):
+        recognizer = ScriptCommittee(
+            main=recognizer, latin=LINE_RECOGNIZERS.build(latin["name"], threads=threads)
+        )
     from idsight.ocr.textdet import build_net  # (also registers the "db" detector)
 
     kwargs = dict(det.get("kwargs", {}))

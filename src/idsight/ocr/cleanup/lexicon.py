@@ -114,6 +114,9 @@ def issuers_from_regions(regions: list[str]) -> list[str]:
     return out
 
 
+LANGUAGE_MODELS = ("hangul_name", "address", "issuer", "latin_name")  # the field kinds with an LM
+
+
 @dataclass
 class LexiconModels:
     """Per-domain LMs and the snapping lists built from the lexicon."""
@@ -127,8 +130,28 @@ class LexiconModels:
         return self.lms.get(kind)
 
 
+@functools.lru_cache(maxsize=1)
+def syllable_prior() -> dict[str, float]:
+    """How common each Hangul syllable is in general Korean (``ko_syllables.tsv``, counts in a large
+    Korean word list, add-half smoothed over the 11,172 syllables); empty without the file."""
+    try:
+        text = resources.files("idsight.assets.lexicon").joinpath("ko_syllables.tsv").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, OSError, UnicodeDecodeError):
+        return {}
+    counts = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and not line.startswith("#") and parts[1].strip().isdigit():
+            counts[parts[0]] = int(parts[1])
+    if not counts:
+        return {}
+    total = sum(counts.values()) + 0.5 * 11172
+    return {chr(c): (counts.get(chr(c), 0) + 0.5) / total for c in range(0xAC00, 0xD7A4)}
+
+
 def build_models(lists: dict[str, tuple[str, ...]] | None = None, order: int = 3) -> LexiconModels:
     lists = load_lexicon() if lists is None else lists
+    prior = syllable_prior()
     surnames = _group(lists, "ko_surname")
     given = _group(lists, "ko_given")
     places = _group(lists, "ko_region", "ko_road", "ko_neighbo", "ko_building", "ko_address")
@@ -137,10 +160,10 @@ def build_models(lists: dict[str, tuple[str, ...]] | None = None, order: int = 3
     # full names: every surname joined with given names (cheap: the n-gram only sees local context)
     ko_names = [s + g for s in surnames for g in given] + surnames + given
     return LexiconModels(
-        lms={
-            "hangul_name": CharNgram.from_words(ko_names, order),
-            "address": CharNgram.from_words(places, order),
-            "issuer": CharNgram.from_words(issuers + places, order),
+        lms={  # keyed by LANGUAGE_MODELS
+            "hangul_name": CharNgram.from_words(ko_names, order, prior=prior),
+            "address": CharNgram.from_words(places, order, prior=prior),
+            "issuer": CharNgram.from_words(issuers + places, order, prior=prior),
             "latin_name": CharNgram.from_words(latin, order),
         },
         surnames=tuple(dict.fromkeys(surnames)),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from idsight.ocr.cleanup.seq import Slot
 
@@ -27,7 +28,14 @@ class CharNgram:
     """
 
     def __init__(
-        self, order: int = 3, *, smoothing: str = "kn", discount: float = 0.75, k: float = 0.1
+        self,
+        order: int = 3,
+        *,
+        smoothing: str = "kn",
+        discount: float = 0.75,
+        k: float = 0.1,
+        prior: Mapping[str, float] | None = None,
+        prior_weight: float = 0.9,
     ) -> None:
         if order < 1:
             raise ValueError("order must be >= 1")
@@ -43,9 +51,14 @@ class CharNgram:
         self.vocab: set[str] = set()
         self.n_words = 0
         self._cache: dict[tuple[str, str], float] = {}
+        # the floor under the lowest order: uniform, or mixed with a prior over characters (how common
+        # each Hangul syllable is in general Korean), so that a rare character stays unlikely in a
+        # context the word lists never saw
+        self.prior = dict(prior or {})
+        self.prior_weight = prior_weight if prior else 0.0
 
     @classmethod
-    def from_words(cls, words: Iterable[str], order: int = 3, **kwargs: float | str) -> CharNgram:
+    def from_words(cls, words: Iterable[str], order: int = 3, **kwargs: Any) -> CharNgram:
         lm = cls(order, **kwargs)  # type: ignore[arg-type]
         lm.fit(words)
         return lm
@@ -86,13 +99,17 @@ class CharNgram:
         if self.smoothing == "addk":
             cnt = self.counts[m].get(ctx, {}).get(c, 0)
             return (cnt + self.k) / (self.totals[m].get(ctx, 0) + self.k * self.vocab_size)
-        lower = 1.0 / self.vocab_size if m == 0 else self._prob(c, ctx[1:])
+        lower = self._floor(c) if m == 0 else self._prob(c, ctx[1:])
         d = self.counts[m].get(ctx)
         if not d:
             return lower
         total = self.totals[m][ctx]
         D = self.discount
         return max(d.get(c, 0) - D, 0.0) / total + D * len(d) / total * lower
+
+    def _floor(self, c: str) -> float:
+        w = self.prior_weight
+        return (1.0 - w) / self.vocab_size + w * self.prior.get(c, 0.0)
 
     def logprob(self, c: str, ctx: str) -> float:
         """log p(c | ctx); ``ctx`` is the word so far (BOS-padded automatically)."""

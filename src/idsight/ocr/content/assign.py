@@ -12,10 +12,14 @@ the visual zone lacks is taken from a valid MRZ. Lines that fit no field are ret
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from idsight.metrics import edit_distance
+from idsight.ocr.cleanup.lexicon import default_models
+from idsight.ocr.cleanup.lm import beam_correct
+from idsight.ocr.cleanup.seq import Slot, is_hangul
 from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
 from idsight.ocr.content.formats import fold, fold_char
 from idsight.ocr.content.mrz import MrzRead, find_mrz, mrz_name_form
@@ -35,6 +39,7 @@ class TextLine:
     text: str
     box: Box  # x0, y0, x1, y1 in the rectified card frame
     confidence: float = 1.0
+    chars: tuple[Slot, ...] | None = None  # per character: the recogniser's top alternatives
 
     @property
     def height(self) -> float:
@@ -157,9 +162,49 @@ def _value_score(rule: FieldRule, text: str) -> tuple[str, float] | None:
     return parsed.value, parsed.score + bonus
 
 
-def _is_title(text: str, spec: DocSpec) -> bool:
-    key = _key(text)
-    return bool(key) and any(_key(t) == key or (len(t) > 6 and _key(t) in key) for t in spec.titles)
+def rescored(line: TextLine, model: str | None) -> str:
+    """The line's text with its doubtful Hangul syllables chosen again by the field's character LM
+    (``model``) among the recogniser's alternatives: ``김활`` -> ``김환``. The LM only reorders what
+    the recogniser offers; a line without alternatives, or a field without an LM, keeps its text."""
+    if model is None or line.chars is None or not any(is_hangul(s.char) for s in line.chars):
+        return line.text
+    lm = default_models().lm_for(model)
+    if lm is None:
+        return line.text
+    fixed = [s if is_hangul(s.char) else Slot(s.char, 1.0) for s in line.chars]  # only Hangul branches
+    return "".join(s.char for s in beam_correct(fixed, lm, allowed=is_hangul))
+
+
+def _is_title(line: TextLine, spec: DocSpec) -> bool:
+    """The document's title, exactly or with about one letter in five misread (``주민등륵중``:
+    Hangul is compared letter by letter, its syllables decomposed into jamo, and a syllable the
+    recogniser offered as an alternative counts as read)."""
+    key = _key(line.text)
+    if not key:
+        return False
+    for t in map(_key, spec.titles):
+        if t == key or (len(t) > 6 and t in key):
+            return True
+        allowed = -(-len(_jamo(t)) // 5) if len(t) >= 4 else 0
+        if allowed and _title_distance(line, t) <= allowed:
+            return True
+    return False
+
+
+def _jamo(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def _title_distance(line: TextLine, title: str) -> int:
+    key = _key(line.text)
+    if line.chars is not None:
+        slots = [s for s in line.chars if not s.char.isspace()]
+        if len(slots) == len(title) and "".join(s.char for s in slots) == key:
+            return sum(
+                min(edit_distance(_jamo(c), _jamo(want)) for c in {s.char, *(a for a, _ in s.alts if a)})
+                for s, want in zip(slots, title, strict=True)
+            )
+    return edit_distance(_jamo(key), _jamo(title))
 
 
 def _is_heading(text: str, spec: DocSpec) -> bool:
@@ -190,7 +235,7 @@ def _continuation(lines: Sequence[TextLine], first: int, free: set[int], labelle
 def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
     """Assign ``lines`` to ``spec``'s fields by content; see the module docstring."""
     n = len(lines)
-    titles = [i for i, line in enumerate(lines) if _is_title(line.text, spec)]
+    titles = [i for i, line in enumerate(lines) if _is_title(line, spec)]
     mrz = None
     if spec.mrz is not None:
         mrz = find_mrz([line.text for line in lines], [line.cy for line in lines], spec.mrz)
@@ -228,7 +273,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
         for order, rule in enumerate(spec.fields):
             if i in inline and inline[i][0] != rule.name:
                 continue
-            text = inline[i][1] if i in inline else line.text
+            text = inline[i][1] if i in inline else rescored(line, rule.language_model)
             scored = _value_score(rule, text)
             if scored is None:
                 if i not in inline:
@@ -273,7 +318,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
             nxt = _continuation(lines, fv.lines[-1], free, set(inline))
             if nxt is None:
                 break
-            fv.value = f"{fv.value} {' '.join(lines[nxt].text.split())}"
+            fv.value = f"{fv.value} {' '.join(rescored(lines[nxt], rule.language_model).split())}"
             fv.lines.append(nxt)
             fv.box = _union(fv.box, lines[nxt].box)
             fv.confidence = round(min(fv.confidence, lines[nxt].confidence), 4)

@@ -228,6 +228,13 @@ class SuffixFormat:
         compact = value.replace(" ", "")
         if len(compact) > max(map(len, self.suffixes)) and compact.endswith(self.suffixes):
             return Parsed(value, 1.0)
+        # one character of a suffix of 3 or more misread (구창장): the suffix is corrected
+        for suffix in self.suffixes:
+            n = len(suffix)
+            if n >= 3 and len(compact) > n + 1 and value.endswith(compact[-n:]):
+                tail = compact[-n:]
+                if sum(a != b for a, b in zip(tail, suffix, strict=True)) == 1 and tail[-1] == suffix[-1]:
+                    return Parsed(value[:-n] + suffix, 0.8)
         return None
 
 

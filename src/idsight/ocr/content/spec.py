@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idsight.data.lexicon import assets_dir, load_wordlist
 from idsight.errors import BadConfigError, IdsightError
+from idsight.ocr.cleanup.lexicon import LANGUAGE_MODELS
 from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
 from idsight.ocr.content.formats import FORMATS, Format, fold
 
@@ -37,6 +38,7 @@ class FieldIn(_Strict):
     required: bool = False
     lines: int = Field(1, ge=1, le=4)
     lexicon: str | LexiconIn | None = None
+    language_model: str | None = None
     check: str | None = None
     mrz: str | None = None
     after: str | None = None
@@ -86,6 +88,7 @@ class FieldRule:
     required: bool
     lines: int
     lexicon: Lexicon | None
+    language_model: str | None  # the character LM that rescores the recogniser's alternatives
     check: str | None
     mrz: str | None  # the MRZ field holding the same value
     after: str | None  # printed after this field when neither is labelled
@@ -214,6 +217,12 @@ def _field(name: str, raw: FieldIn, path: Path, all_fields: set[str]) -> FieldRu
         raise BadConfigError(
             f"{where}.check: unknown check rule {raw.check!r} (known: {', '.join(CHECKS.names())})", path=path
         )
+    if raw.language_model is not None and raw.language_model not in LANGUAGE_MODELS:
+        raise BadConfigError(
+            f"{where}.language_model: unknown language model {raw.language_model!r} "
+            f"(known: {', '.join(LANGUAGE_MODELS)})",
+            path=path,
+        )
     if raw.after is not None and raw.after not in all_fields:
         raise BadConfigError(f"{where}.after: no field {raw.after!r} in this spec", path=path)
     return FieldRule(
@@ -224,6 +233,7 @@ def _field(name: str, raw: FieldIn, path: Path, all_fields: set[str]) -> FieldRu
         required=raw.required,
         lines=raw.lines,
         lexicon=_lexicon(raw.lexicon, f"{where}.lexicon", path),
+        language_model=raw.language_model,
         check=raw.check,
         mrz=raw.mrz,
         after=raw.after,
