@@ -402,5 +402,9 @@ def test_issuer_suffix_with_one_letter_misread_is_corrected() -> None:
     fmt = builtin_specs()["kr-rrc"].field("issuer").format
     parsed = fmt.parse("광주광역시 광산구창장")
     assert parsed is not None and parsed.value == "광주광역시 광산구청장" and parsed.score < 1.0
+    assert fmt.parse("서울특별시 관악구청:").value == "서울특별시 관악구청장"  # type: ignore[union-attr]
+    assert fmt.parse("부산광역시 사하구 청 장").value == "부산광역시 사하구청장"  # type: ignore[union-attr]
+    assert fmt.parse("경기도 안양시 청장").value == "경기도 안양시청장"  # type: ignore[union-attr]
     assert fmt.parse("광주광역시 중앙대로 271") is None
     assert fmt.parse("구창장") is None  # a suffix alone is no issuer
+    assert fmt.parse("123 구청3") is None

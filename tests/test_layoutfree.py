@@ -264,3 +264,37 @@ def test_reader_file_with_a_latin_recognizer_loads_as_a_committee(tmp_path) -> N
     assert 0.0 <= conf <= 1.0 and (chars is None or "".join(s.char for s in chars) == text)
     again = save_line_reader(tmp_path / "again.safetensors", recognizer=path)  # a reader's recogniser
     assert "latin" not in read_meta(again)["recognizer"]
+
+
+def test_hangul_member_reads_hangul_lines_with_main_readings_spaces() -> None:
+    from idsight.ocr.layoutfree import ScriptCommittee
+
+    assert ScriptCommittee.respaced("광 주 광역시 광산구 문 화 로257", "광주광역시 광산구 문화로 257") == (
+        "광주광역시 광산구 문화로 257"
+    )
+    assert ScriptCommittee.respaced("김환", "김활") == "김환"
+    main = {0: ("김활", 0.5), 1: ("Nationa1ity", 0.7), 2: ("116동 902호", 0.9)}
+    hangul = {0: ("김 환", 0.93), 2: ("116 동 90", 0.95)}  # the last loses too much: main stands
+    latin = {1: ("Nationality", 0.99), 2: ("116 902", 0.99)}
+    crops = [np.full((4, 4, 3), i, np.uint8) for i in range(3)]
+
+    def reader(table: dict[int, tuple[str, float]]):  # noqa: ANN202
+        return lambda cs: [table.get(int(c[0, 0, 0]), ("", 0.0)) for c in cs]
+
+    committee = ScriptCommittee(main=reader(main), latin=reader(latin), hangul=reader(hangul))
+    assert [t for t, _ in committee(crops)] == ["김환", "Nationality", "116동 902호"]
+
+
+def test_tesseract_reads_a_hangul_line() -> None:
+    from PIL import Image, ImageDraw
+
+    from idsight.data.synth import fonts
+    from idsight.ocr.layoutfree import TesseractRecognizer
+
+    font = fonts.load_font("/usr/share/fonts/truetype/nanum/NanumGothic.ttf", 40)
+    image = Image.new("RGB", (520, 70), "white")
+    ImageDraw.Draw(image).text((10, 10), "서울특별시 종로구청장", font=font, fill="black")
+    text, conf = TesseractRecognizer()([np.asarray(image)[:, :, ::-1].copy()])[0]
+    assert "".join(text.split()) == "서울특별시종로구청장" and conf > 0.5
+    _, blank = TesseractRecognizer()([np.full((40, 200, 3), 255, np.uint8)])[0]
+    assert blank < 0.8  # whatever it guesses on a blank crop, the committee's threshold refuses it

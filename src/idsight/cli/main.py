@@ -274,6 +274,10 @@ def models_assemble(
         str | None,
         typer.Option(help="ppocr: PP-OCR's recogniser reads the Latin, digit and MRZ lines it reads well."),
     ] = None,
+    hangul: Annotated[
+        str | None,
+        typer.Option(help="tesseract: Tesseract's Korean recogniser reads the Hangul lines it reads well."),
+    ] = None,
 ) -> None:
     """Assemble a layout-free reader (text detector + line recogniser + content assignment) as one file."""
     from idsight.ocr.layoutfree import save_line_reader
@@ -283,7 +287,7 @@ def models_assemble(
         if detector == "ppocr"
         else {"name": "db", "model": detector, "localizer": localizer}
     )
-    path = save_line_reader(out_path, recognizer=recognizer, detector=det, latin=latin)
+    path = save_line_reader(out_path, recognizer=recognizer, detector=det, latin=latin, hangul=hangul)
     out.print(f"wrote {path}")
 
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from idsight.ocr.cleanup.seq import Slot
+from idsight.ocr.cleanup.seq import Slot, is_hangul
 from idsight.ocr.content.assign import TextLine
 from idsight.ocr.content.decide import UNKNOWN, read_fields
 from idsight.registry import Registry
@@ -299,6 +299,51 @@ class PPOCRRecognizer:
         return out
 
 
+@LINE_RECOGNIZERS.register("tesseract")
+class TesseractRecognizer:
+    """Tesseract's LSTM recogniser (Debian's ``tesseract-ocr`` with ``-kor``), one text line per crop
+    (``--psm 7``), the crop scaled to ``height`` pixels. Tesseract splits Hangul words into single
+    syllables; words are joined again unless the gap between their boxes is at least ``space`` of
+    the line's height."""
+
+    def __init__(self, *, lang: str = "kor", height: int = 48, space: float = 0.3, threads: int = 1) -> None:
+        try:
+            import pytesseract
+        except ImportError:
+            from idsight.errors import BadModelError
+
+            raise BadModelError(
+                "this reader reads Hangul lines with Tesseract: pip install 'idsight[teacher]'"
+            ) from None
+        self._tess = pytesseract
+        self.lang, self.height, self.space = lang, height, space
+
+    def _one(self, crop: np.ndarray) -> tuple[str, float]:
+        scale = self.height / max(1, crop.shape[0])
+        image = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        d = self._tess.image_to_data(
+            np.ascontiguousarray(image[:, :, ::-1]),
+            lang=self.lang,
+            config="--psm 7",
+            output_type=self._tess.Output.DICT,
+        )
+        words = [
+            (w.strip(), float(c), int(x), int(x) + int(wd), int(h))
+            for w, c, x, wd, h in zip(d["text"], d["conf"], d["left"], d["width"], d["height"], strict=True)
+            if w.strip()
+        ]
+        if not words:
+            return "", 0.0
+        height = float(np.median([w[4] for w in words]))
+        text = words[0][0]
+        for prev, cur in zip(words, words[1:], strict=False):
+            text += (" " if cur[2] - prev[3] >= self.space * height else "") + cur[0]
+        return text, float(np.mean([w[1] for w in words])) / 100.0
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        return [self._one(c) for c in crops]
+
+
 @LINE_RECOGNIZERS.register("crnn")
 class CRNNRecognizer:
     """An idsight CTC recogniser: from an artifact file (``model=``, e.g. one ``idsight train`` wrote
@@ -375,37 +420,64 @@ class CRNNRecognizer:
 
 
 class ScriptCommittee:
-    """Two recognisers, one for every script the cards print and one for Latin text only (PP-OCR's,
-    which reads Latin, digits and the MRZ better than idsight's open recogniser but cannot read Hangul:
-    on a Hangul line it returns nothing, or a few characters with low confidence). The Latin
-    recogniser's reading of a line wins when it is confident (``min_confidence``), has no Hangul to
-    miss (its length is at least ``min_length_ratio`` of the other reading's) and holds no CJK
-    ideographs (its guess at Hangul); otherwise the all-script reading stands."""
+    """Recognisers by script. ``main`` reads every script the cards print (idsight's open
+    recogniser, whose characters come with their alternatives for the field language models).
+    ``latin`` (PP-OCR's) reads Latin, digits and the MRZ better but cannot read Hangul: on a Hangul
+    line it returns nothing, or a few characters with low confidence. ``hangul`` (Tesseract's Korean
+    LSTM) reads Hangul lines. A member's reading of a line wins when it is confident
+    (``min_confidence``), loses nothing (its length is at least ``min_length_ratio`` of main's
+    reading) and is of its script: the Latin reading holds no CJK ideographs (its guess at Hangul),
+    the Hangul member is only asked about lines that main read with Hangul. Otherwise main's reading
+    stands."""
 
     def __init__(
         self,
         *,
         main: LineRecognizer,
-        latin: LineRecognizer,
+        latin: LineRecognizer | None = None,
+        hangul: LineRecognizer | None = None,
         min_confidence: float = 0.8,
         min_length_ratio: float = 0.8,
     ) -> None:
-        self.main, self.latin = main, latin
+        self.main, self.latin, self.hangul = main, latin, hangul
         self.min_confidence, self.min_length_ratio = min_confidence, min_length_ratio
 
-    def _latin_wins(self, main: str, latin: str, confidence: float) -> bool:
-        a, b = "".join(main.split()), "".join(latin.split())
-        return (
-            confidence >= self.min_confidence
-            and len(b) >= self.min_length_ratio * len(a)
-            and not any("\u4e00" <= c <= "\u9fff" for c in b)
-        )
+    def _wins(self, main: str, other: str, confidence: float) -> bool:
+        a, b = "".join(main.split()), "".join(other.split())
+        return bool(b) and confidence >= self.min_confidence and len(b) >= self.min_length_ratio * len(a)
+
+    @staticmethod
+    def respaced(text: str, like: str) -> str:
+        """``text``'s characters with the word spaces of ``like``, another reading of the same line
+        (aligned character by character): Tesseract splits Hangul words into syllables."""
+        import difflib
+
+        bare = "".join(text.split())
+        ref = "".join(like.split())
+        starts, k = set(), 0
+        for word in like.split():
+            starts.add(k)
+            k += len(word)
+        space_before = set()
+        for tag, i0, i1, j0, j1 in difflib.SequenceMatcher(None, ref, bare, autojunk=False).get_opcodes():
+            if tag in ("equal", "replace"):
+                space_before |= {j0 + d for d in range(min(i1 - i0, j1 - j0)) if i0 + d in starts}
+        return "".join((" " if j in space_before and j else "") + c for j, c in enumerate(bare))
 
     def with_chars(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float, Chars]]:
         out = read_lines(self.main, crops)
-        for i, (text, conf) in zip(range(len(crops)), self.latin(crops), strict=True):
-            if text.strip() and self._latin_wins(out[i][0], text, conf):
-                out[i] = (text, conf, None)
+        settled = set()
+        if self.hangul is not None:  # first: lines that main read with Hangul
+            asked = [i for i, (text, _, _) in enumerate(out) if any(is_hangul(c) for c in text)]
+            for i, (text, conf) in zip(asked, self.hangul([crops[i] for i in asked]), strict=True):
+                if self._wins(out[i][0], text, conf) and any(is_hangul(c) for c in text):
+                    out[i] = (self.respaced(text, out[i][0]), conf, None)
+                    settled.add(i)
+        if self.latin is not None:
+            rest = [i for i in range(len(crops)) if i not in settled]
+            for i, (text, conf) in zip(rest, self.latin([crops[i] for i in rest]), strict=True):
+                if self._wins(out[i][0], text, conf) and not any("\u4e00" <= c <= "\u9fff" for c in text):
+                    out[i] = (text, conf, None)
         return out
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -417,12 +489,17 @@ TASK = "line_reader"
 
 
 def _provenance(name: str) -> dict[str, Any] | None:
-    """Where a packaged component's weights come from (PP-OCR's: the ``rapidocr`` package)."""
-    if name != "ppocr":
-        return None
-    import rapidocr
+    """Where a packaged component's weights come from (PP-OCR's: the ``rapidocr`` package;
+    Tesseract's: the system's ``tesseract`` and its language data)."""
+    if name == "ppocr":
+        import rapidocr
 
-    return {"package": "rapidocr", "version": getattr(rapidocr, "__version__", None)}
+        return {"package": "rapidocr", "version": getattr(rapidocr, "__version__", None)}
+    if name == "tesseract":
+        import pytesseract
+
+        return {"program": "tesseract", "version": str(pytesseract.get_tesseract_version())}
+    return None
 
 
 def save_line_reader(
@@ -431,6 +508,7 @@ def save_line_reader(
     recognizer: str | Path,
     detector: dict[str, Any] | None = None,
     latin: str | None = None,
+    hangul: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """One file holding a layout-free reader: the recogniser's weights and charset, the detector, and
@@ -480,9 +558,10 @@ def save_line_reader(
         },
         **(meta or {}),
     }
-    if latin is not None:
-        LINE_RECOGNIZERS.get(latin)
-        full["recognizer"]["latin"] = {"name": latin, "provenance": _provenance(latin)}
+    for script, member in (("latin", latin), ("hangul", hangul)):
+        if member is not None:
+            LINE_RECOGNIZERS.get(member)
+            full["recognizer"][script] = {"name": member, "provenance": _provenance(member)}
     return save_artifact(path, tensors, full, dtype="float32")
 
 
@@ -502,10 +581,14 @@ def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
         charset=rec.get("charset"),
         threads=threads,
     )
-    latin = rec.get("latin")
-    if isinstance(latin, dict) and isinstance(latin.get("name"), str):
+    members = {
+        script: LINE_RECOGNIZERS.build(m["name"], threads=threads)
+        for script in ("latin", "hangul")
+        if isinstance(m := rec.get(script), dict) and isinstance(m.get("name"), str)
+    }
+    if members:
         recognizer = ScriptCommittee(
-            main=recognizer, latin=LINE_RECOGNIZERS.build(latin["name"], threads=threads)
+            main=recognizer, latin=members.get("latin"), hangul=members.get("hangul")
         )
     from idsight.ocr.textdet import build_net  # (also registers the "db" detector)
 

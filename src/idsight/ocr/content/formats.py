@@ -224,18 +224,31 @@ class SuffixFormat:
     suffixes: tuple[str, ...]
 
     def parse(self, text: str) -> Parsed | None:
+        """The suffix is attached to the word before it (``사하구 청 장`` -> ``사하구청장``); a suffix
+        of 3 or more characters after a Hangul syllable, with one character after its first misread
+        (``구창장``, or ``구청:`` where the seal covers the last), is corrected."""
         value = squash(text)
         compact = value.replace(" ", "")
-        if len(compact) > max(map(len, self.suffixes)) and compact.endswith(self.suffixes):
-            return Parsed(value, 1.0)
-        # one character of a suffix of 3 or more misread (구창장): the suffix is corrected
+        if len(compact) <= max(map(len, self.suffixes)):
+            return None
         for suffix in self.suffixes:
-            n = len(suffix)
-            if n >= 3 and len(compact) > n + 1 and value.endswith(compact[-n:]):
-                tail = compact[-n:]
-                if sum(a != b for a, b in zip(tail, suffix, strict=True)) == 1 and tail[-1] == suffix[-1]:
-                    return Parsed(value[:-n] + suffix, 0.8)
+            if compact.endswith(suffix):
+                return Parsed(_attach(value, suffix), 1.0)
+        for suffix in self.suffixes:
+            tail, n = compact[-len(suffix) :], len(suffix)
+            near = sum(a != b for a, b in zip(tail, suffix, strict=True)) == 1 and tail[0] == suffix[0]
+            if n >= 3 and near and is_hangul(compact[-n - 1]):
+                return Parsed(_attach(value, suffix), 0.8)
         return None
+
+
+def _attach(value: str, suffix: str) -> str:
+    """``value`` with its last ``len(suffix)`` letters replaced by ``suffix``, joined to the word before."""
+    head, left = value, len(suffix)
+    while left:
+        left -= not head[-1].isspace()
+        head = head[:-1]
+    return head.rstrip() + suffix
 
 
 @FORMATS.register("suffix")
