@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor fonts-nanum fonts-unfonts-core
-          fonts-baekmuk fonts-dejavu-core fonts-ocr-b chromium)
+          fonts-baekmuk fonts-dejavu-core fonts-ocr-b chromium dataset-fashion-mnist)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

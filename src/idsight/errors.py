@@ -35,3 +35,7 @@ class BadConfigError(IdsightError):
 
 class OutputError(IdsightError):
     """A file or folder the user asked to write cannot be written there."""
+
+
+class BadDataError(IdsightError):
+    """A data set file or folder that is missing, malformed or inconsistent."""

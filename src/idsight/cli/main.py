@@ -358,11 +358,13 @@ def demo(
     )
 
 
+from idsight.cli.contours import contours as _contours  # noqa: E402
 from idsight.cli.distill import distill as _distill  # noqa: E402
 from idsight.cli.distill import promote as _promote  # noqa: E402
 from idsight.cli.distill import prune as _prune  # noqa: E402
 
 app.command("distill")(_distill)
+app.command("contours")(_contours)
 models_app.command("promote")(_promote)
 models_app.command("prune")(_prune)
 

@@ -327,10 +327,10 @@ class TesseractRecognizer:
             config="--psm 7",
             output_type=self._tess.Output.DICT,
         )
-        words = [
-            (w.strip(), float(c), int(x), int(x) + int(wd), int(h))
+        words = [  # a card's frame or a table rule next to the line is read as a bar: dropped
+            (w.strip().strip("|"), float(c), int(x), int(x) + int(wd), int(h))
             for w, c, x, wd, h in zip(d["text"], d["conf"], d["left"], d["width"], d["height"], strict=True)
-            if w.strip()
+            if w.strip().strip("|")
         ]
         if not words:
             return "", 0.0

@@ -39,6 +39,7 @@ PLUGIN_MODULES = (
     "idsight.data.cards",
     "idsight.data.lines",
     "idsight.data.textmaps",
+    "idsight.data.contours",
     "idsight.train.toy",
 )
 
