@@ -123,3 +123,13 @@ def test_contours_command_writes_the_fused_map_and_each_level(tmp_path) -> None:
     assert res.exit_code == 2 and "shape.png" in res.output
     res = CliRunner().invoke(app, ["contours", str(image), "--model", str(model), "--out", str(image)])
     assert res.exit_code == 2 and "not a folder" in res.output
+
+
+def test_hed_baseline_has_the_same_outputs_and_far_more_parameters() -> None:
+    hed = MODELS.build("hed_vgg16")
+    out = hed(torch.randn(1, 3, 40, 56))
+    assert out["edges"].shape == (1, 1, 40, 56) and len(out["sides"]) == 5
+    loss = ContourDetection()(hed, {"image": torch.randn(1, 3, 40, 56), "edges": torch.zeros(1, 1, 40, 56)})
+    assert torch.isfinite(loss["loss"])
+    n_hed = sum(p.numel() for p in hed.parameters())
+    assert n_hed > 14_000_000 and n_hed > 10 * sum(p.numel() for p in contour_small().parameters())

@@ -136,6 +136,16 @@ def test_a_committed_artifact_carries_training_on(tmp_path: Path) -> None:
     )
     again = crnn_from_artifact(path=str(path))
     assert all(torch.equal(again.state_dict()[k], v) for k, v in net.state_dict().items())
+    # any network idsight train wrote: a contour extractor, by its generic name
+    from idsight.models.contour import contour_net
+    from idsight.registry import MODELS
+
+    carch = {"name": "contour_net", "kwargs": {"channels": [8, 16], "side_channels": 4}}
+    cnet = contour_net(**carch["kwargs"])  # type: ignore[arg-type]
+    cpath = save_artifact(tmp_path / "c.safetensors", cnet.state_dict(), {"arch": carch}, dtype="float32")
+    back = MODELS.build("from_artifact", path=str(cpath))
+    assert all(torch.equal(back.state_dict()[k], v) for k, v in cnet.state_dict().items())
+    assert concrete_arch("from_artifact", {"path": str(cpath)}) == carch
 
 
 def test_a_line_recogniser_artifact_teaches_a_student(tmp_path: Path) -> None:

@@ -184,3 +184,42 @@ def contour_net(
 def contour_small(*, block: str = "residual", unify: str = "bilinear") -> ContourNet:
     """Four stages of 16-96 channels, 8 channels per level (32 fused): about 0.3M parameters."""
     return ContourNet(channels=(16, 32, 64, 96), block=block, unify=unify, side_channels=8)
+
+
+class HEDVGG16(nn.Module):
+    """An HED-like baseline (Xie & Tu, 2015): VGG16's five conv stages (torchvision's layout, random
+    init: no weights are downloaded), a 1-channel side output after each (conv1_2 ... conv5_3)
+    upsampled bilinearly to the input size, and a 1x1 conv fusing the five. Same outputs as
+    :class:`ContourNet` (``features`` are the five side maps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models import vgg16
+
+        layers = list(vgg16(weights=None).features)
+        cuts = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]  # after each stage
+        starts = [0, *[c + 1 for c in cuts[:-1]]]
+        ends = cuts  # the last pooling is not used
+        stages = []
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            pool = [nn.MaxPool2d(2, 2, ceil_mode=True)] if i else []
+            stages.append(nn.Sequential(*pool, *layers[a:b]))
+        self.stages = nn.ModuleList(stages)
+        widths = [64, 128, 256, 512, 512]
+        self.side_heads = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in widths)
+        self.head = nn.Conv2d(len(widths), 1, 1)
+
+    def forward(self, image: Tensor) -> dict[str, Tensor | list[Tensor]]:
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        sides, x = [], image
+        for stage, head in zip(self.stages, self.side_heads, strict=True):
+            x = stage(x)
+            sides.append(F.interpolate(head(x), size=size, mode="bilinear", align_corners=False))
+        features = torch.cat(sides, 1)
+        return {"features": features, "edges": self.head(features), "sides": sides}
+
+
+@MODELS.register("hed_vgg16")
+def hed_vgg16() -> HEDVGG16:
+    """The HED-like VGG16 baseline of ``benchmarks/contours.py`` (about 14.7M parameters)."""
+    return HEDVGG16()

@@ -203,10 +203,13 @@ def crnn_from_reader(*, reader: str, charset: str = "open", dropout: float = 0.1
     return net
 
 
+@MODELS.register("from_artifact")
 @MODELS.register("crnn_from_artifact")
 def crnn_from_artifact(*, path: str) -> nn.Module:
-    """A recogniser rebuilt from a line-recogniser artifact (its ``arch`` and weights): training goes on
-    from a model another sitting committed, when its optimiser checkpoint is gone."""
+    """A network rebuilt from an artifact that ``idsight train`` wrote (its ``arch`` and weights; for a
+    layout-free reader file, its recogniser): training goes on from a model another sitting committed,
+    when its optimiser checkpoint is gone. Registered as ``from_artifact`` (any network) and
+    ``crnn_from_artifact``."""
     from idsight.artifact import load_artifact
     from idsight.errors import BadModelError
 
@@ -215,7 +218,7 @@ def crnn_from_artifact(*, path: str) -> nn.Module:
         state = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
         meta = meta.get("recognizer") or {}
     arch = meta.get("arch")
-    if not isinstance(arch, dict) or arch.get("name") == "crnn_from_artifact":
+    if not isinstance(arch, dict) or arch.get("name") in ("crnn_from_artifact", "from_artifact"):
         raise BadModelError("not a line-recogniser artifact (no arch)", path=path)
     arch = concrete_arch(arch["name"], arch["kwargs"])
     net = MODELS.build(arch["name"], **arch["kwargs"])
@@ -237,7 +240,7 @@ def concrete_arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             "name": base["name"],
             "kwargs": {**base["kwargs"], "num_classes": n, "dropout": kwargs.get("dropout", 0.1)},
         }
-    if name == "crnn_from_artifact":
+    if name in ("crnn_from_artifact", "from_artifact"):
         meta = read_meta(kwargs["path"])
         rec: dict[str, Any] = (meta.get("recognizer") or {}) if meta.get("task") == "line_reader" else meta
         arch = rec.get("arch") or {}

@@ -108,7 +108,7 @@ def _write(
 
 def _arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The architecture to record: warm-start builders resolved to the plain builder they made."""
-    if name in ("crnn_from_reader", "crnn_from_artifact"):
+    if name in ("crnn_from_reader", "crnn_from_artifact", "from_artifact"):
         from idsight.models.recognizer import concrete_arch
 
         return concrete_arch(name, kwargs)
