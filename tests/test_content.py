@@ -325,6 +325,9 @@ def test_strip_label_handles_bilingual_and_spaced_labels() -> None:
     assert strip_label("NOMINATIVE", labels) is None  # a word boundary is needed
     kr = get_spec("kr-rrc").field("name").labels
     assert strip_label("성 명 김철수", kr)[1] == "김철수"  # type: ignore[index]
+    given = get_spec("td3").field("given_names").labels
+    assert strip_label("이름/GNVEN NAME", given)[1] == ""  # type: ignore[index]  # misread: still a label
+    assert strip_label("이름/ANNA MARIA", given)[1] == "ANNA MARIA"  # type: ignore[index]
 
 
 def test_misread_label_lines_and_country_headings() -> None:

@@ -91,7 +91,10 @@ def strip_label(text: str, labels: Sequence[str]) -> tuple[int, str] | None:
     if matched == 0:
         return _fuzzy_label_line(folded, labels)
     cut = pieces[pos][1] if pos < len(pieces) else len(norm)
-    return matched, norm[cut:].strip(_SEPARATORS)
+    rest = norm[cut:].strip(_SEPARATORS)
+    if rest and _fuzzy_label_line(folded[pos:], labels) is not None:  # ``이름/GNVEN NAME``: all label
+        return matched, ""
+    return matched, rest
 
 
 def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | None:
