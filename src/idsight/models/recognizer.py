@@ -203,6 +203,17 @@ def crnn_from_reader(*, reader: str, charset: str = "open", dropout: float = 0.1
     return net
 
 
+def recognizer_of(state: dict[str, Any], meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recogniser's weights and record of a layout-free reader file (task ``line_reader``); any
+    other artifact's, unchanged."""
+    if meta.get("task") != "line_reader":
+        return state, meta
+    prefix = "recognizer."
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}, (
+        meta.get("recognizer") or {}
+    )
+
+
 @MODELS.register("from_artifact")
 @MODELS.register("crnn_from_artifact")
 def crnn_from_artifact(*, path: str) -> nn.Module:
@@ -213,10 +224,7 @@ def crnn_from_artifact(*, path: str) -> nn.Module:
     from idsight.artifact import load_artifact
     from idsight.errors import BadModelError
 
-    state, meta = load_artifact(path)
-    if meta.get("task") == "line_reader":  # a layout-free reader: its recogniser
-        state = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
-        meta = meta.get("recognizer") or {}
+    state, meta = recognizer_of(*load_artifact(path))
     arch = meta.get("arch")
     if not isinstance(arch, dict) or arch.get("name") in ("crnn_from_artifact", "from_artifact"):
         raise BadModelError("not a line-recogniser artifact (no arch)", path=path)
@@ -241,8 +249,6 @@ def concrete_arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             "kwargs": {**base["kwargs"], "num_classes": n, "dropout": kwargs.get("dropout", 0.1)},
         }
     if name in ("crnn_from_artifact", "from_artifact"):
-        meta = read_meta(kwargs["path"])
-        rec: dict[str, Any] = (meta.get("recognizer") or {}) if meta.get("task") == "line_reader" else meta
-        arch = rec.get("arch") or {}
+        arch = recognizer_of({}, read_meta(kwargs["path"]))[1].get("arch") or {}
         return concrete_arch(arch["name"], arch["kwargs"])
     return {"name": name, "kwargs": dict(kwargs)}

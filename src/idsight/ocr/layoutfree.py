@@ -367,12 +367,9 @@ class CRNNRecognizer:
 
         where = model or "<weights>"
         if model is not None:
-            state, meta = load_artifact(model)
-            if meta.get("task") == TASK:  # a layout-free reader: its recogniser
-                state = {
-                    k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")
-                }
-                meta = meta.get("recognizer") or {}
+            from idsight.models.recognizer import recognizer_of
+
+            state, meta = recognizer_of(*load_artifact(model))  # a reader file: its recogniser
             arch, charset = meta.get("arch"), meta.get("charset")
         if not isinstance(charset, str) or not isinstance(arch, dict) or state is None:
             raise BadModelError("not a line recogniser (no charset or arch)", path=where)
@@ -518,12 +515,10 @@ def save_line_reader(
     "threshold": 0.4}`` (idsight's own, whose networks go into the file)."""
     from idsight import hub
     from idsight.artifact import load_artifact, save_artifact
+    from idsight.models.recognizer import recognizer_of
     from idsight.ocr import textdet  # noqa: F401  (registers the "db" detector)
 
-    state, rmeta = load_artifact(recognizer)
-    if rmeta.get("task") == TASK:  # another layout-free reader: its recogniser
-        state = {k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")}
-        rmeta = rmeta.get("recognizer") or {}
+    state, rmeta = recognizer_of(*load_artifact(recognizer))  # another reader file: its recogniser
     arch = rmeta.get("arch")
     if (
         not isinstance(arch, dict)
@@ -575,8 +570,10 @@ def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
     rec, det = meta.get("recognizer"), meta.get("detector")
     if not isinstance(rec, dict) or not isinstance(det, dict) or not isinstance(det.get("name"), str):
         raise BadModelError("the reader's recogniser or detector record is missing", path=path)
+    from idsight.models.recognizer import recognizer_of
+
     recognizer: LineRecognizer = CRNNRecognizer(
-        state={k.removeprefix("recognizer."): v for k, v in state.items() if k.startswith("recognizer.")},
+        state=recognizer_of(state, meta)[0],
         arch=rec.get("arch"),
         charset=rec.get("charset"),
         threads=threads,

@@ -189,7 +189,7 @@ def _is_title(line: TextLine, spec: DocSpec) -> bool:
         if t == key or (len(t) > 6 and t in key):
             return True
         allowed = -(-len(_jamo(t)) // 5) if len(t) >= 4 else 0
-        if allowed and _title_distance(line, t) <= allowed:
+        if allowed and _title_distance(line, key, t) <= allowed:
             return True
     return False
 
@@ -198,8 +198,7 @@ def _jamo(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
 
-def _title_distance(line: TextLine, title: str) -> int:
-    key = _key(line.text)
+def _title_distance(line: TextLine, key: str, title: str) -> int:
     if line.chars is not None:
         slots = [s for s in line.chars if not s.char.isspace()]
         if len(slots) == len(title) and "".join(s.char for s in slots) == key:
