@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,6 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from idsight.data.contours import (
-    CLASSES,
     FAMILIES,
     HELDOUT_KINDS,
     MEAN,
@@ -25,9 +25,9 @@ from idsight.data.contours import (
     boundary_of,
     denormalise,
     normalise,
-    read_idx,
     write_contour_folder,
 )
+from idsight.data.fashion_mnist import CLASSES, read_idx
 from idsight.errors import BadImageError, IdsightError
 from idsight.registry import DATASETS
 
@@ -173,6 +173,19 @@ def test_fashion_mnist_items() -> None:
     train = FashionMNISTContours(split="train", count=4, size=56)
     _check_item(train[0], 56)
     assert len(FashionMNISTContours(split="train")) == 60_000
+
+
+@needs_fashion
+def test_fashion_mnist_boundary_on_the_steep_part_of_the_edge() -> None:
+    """The derived boundary lies where the upsampled image changes fastest, not at the foot of its ramp
+    (where an edge detector cannot be expected to fire)."""
+    ds = FashionMNISTContours(split="test", count=40, size=112)
+    ratios = []
+    for i in range(len(ds)):
+        grey, _, edges, _ = ds.sample(i)
+        mag = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+        ratios.append(mag[edges].mean() / np.percentile(mag[mag > 0], 95))
+    assert np.mean(ratios) > 0.5  # a boundary at 10% of the blurred maximum gave 0.36
 
 
 def test_fashion_mnist_missing_folder(tmp_path: Path) -> None:

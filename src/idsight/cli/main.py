@@ -358,6 +358,8 @@ def demo(
     )
 
 
+from idsight.cli.contours import augment as _augment  # noqa: E402
+from idsight.cli.contours import classify as _classify  # noqa: E402
 from idsight.cli.contours import contours as _contours  # noqa: E402
 from idsight.cli.distill import distill as _distill  # noqa: E402
 from idsight.cli.distill import promote as _promote  # noqa: E402
@@ -365,6 +367,8 @@ from idsight.cli.distill import prune as _prune  # noqa: E402
 
 app.command("distill")(_distill)
 app.command("contours")(_contours)
+app.command("classify")(_classify)
+app.command("augment")(_augment)
 models_app.command("promote")(_promote)
 models_app.command("prune")(_prune)
 

@@ -24,9 +24,6 @@ layout, e.g. to freeze a generated held-out set, and :class:`ContourFolder` read
 
 from __future__ import annotations
 
-import functools
-import gzip
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +35,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from idsight.data.fashion_mnist import FASHION_MNIST_ROOT, load_split
 from idsight.data.io import load_image
 from idsight.errors import BadDataError, BadImageError, OutputError
 from idsight.registry import DATASETS
@@ -308,77 +306,7 @@ class SyntheticContours(Dataset[Item]):
 
 # ---------------------------------------------------------------------------------------- Fashion-MNIST
 
-FASHION_MNIST_ROOT: Final[Path] = Path("/usr/share/datasets/fashion-mnist")
-CLASSES: Final[tuple[str, ...]] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-_IDX_TYPES: Final[dict[int, str]] = {
-    0x08: ">u1",
-    0x09: ">i1",
-    0x0B: ">i2",
-    0x0C: ">i4",
-    0x0D: ">f4",
-    0x0E: ">f8",
-}
-_SPLIT_FILES: Final[dict[str, tuple[str, str]]] = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-MASK_THRESHOLD = 0.1  # of the smoothed image's maximum
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Parse an IDX file (gzip-compressed or plain, detected from its first bytes) into an array.
-
-    The header is two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B int16, 0x0C int32,
-    0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian uint32;
-    the data follow, big-endian. Raises :class:`BadDataError` naming the file when it is missing,
-    not valid gzip, has a wrong magic number, or is truncated or too long.
-    """
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise BadDataError("no such file", path=p) from None
-    except OSError as e:  # includes gzip.BadGzipFile
-        raise BadDataError(f"cannot read IDX file ({e.strerror or e})", path=p) from None
-    except (EOFError, zlib.error) as e:
-        raise BadDataError(f"truncated or corrupt gzip stream ({e})", path=p) from None
-    if len(raw) < 4:
-        raise BadDataError(f"not an IDX file: {len(raw)} bytes, shorter than the 4-byte magic number", path=p)
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise BadDataError(f"not an IDX file: bad magic number 0x{raw[:4].hex()}", path=p)
-    dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
-    start = 4 + 4 * ndim
-    if len(raw) < start:
-        raise BadDataError(f"truncated IDX header: {len(raw)} bytes, the header needs {start}", path=p)
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    need = start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != need:
-        what = "truncated" if len(raw) < need else "too long"
-        raise BadDataError(
-            f"{what} IDX file: {len(raw)} bytes, a {'x'.join(map(str, shape))} {dtype} array needs {need}",
-            path=p,
-        )
-    return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_idx(path: str) -> np.ndarray:
-    arr = read_idx(path)
-    arr.flags.writeable = False  # shared by every data set of this process
-    return arr
+MASK_THRESHOLD = 0.1  # of the image's maximum, at the native 28x28
 
 
 @DATASETS.register("fashion_mnist_contours")
@@ -386,10 +314,13 @@ class FashionMNISTContours(Dataset[Item]):
     """Fashion-MNIST images with the outline of the object, and the class label.
 
     The 28x28 image is upsampled (bilinear) to ``size`` and replicated to 3 channels. The object mask
-    is the upsampled image, lightly smoothed, above ``MASK_THRESHOLD`` of its maximum; the boundary is
+    is found at the native 28x28: pixels above ``MASK_THRESHOLD`` of the maximum, closed by one pixel
+    (dark print inside a garment is no boundary). That 0/1 mask is upsampled bilinearly and cut at 0.5,
+    so its border lies midway between the last object pixel and the first background pixel: where the
+    upsampled image's edge is steepest, not at the foot of its ramp. The boundary is
     ``boundary_of(mask, border=0)``: the mask pixels with a 4-neighbour outside the mask, where pixels
     beyond the image count as outside (an object touching the frame still gets a closed outline).
-    Items also hold ``"label"``: the int64 class index (0-9, names in :data:`CLASSES`). The decoded
+    Items also hold ``"label"``: the int64 class index (0-9, names in :data:`idsight.data.fashion_mnist.CLASSES`). The decoded
     files are cached per process. No randomness: item ``i`` is always the ``i``-th image of the split.
 
     Keywords:
@@ -407,23 +338,10 @@ class FashionMNISTContours(Dataset[Item]):
         size: int = 112,
         count: int | None = None,
     ) -> None:
-        if split not in _SPLIT_FILES:
-            raise ValueError(f"unknown split {split!r} (allowed: {', '.join(_SPLIT_FILES)})")
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise BadDataError(
-                "Fashion-MNIST folder not found; install it with `apt-get install dataset-fashion-mnist` "
-                "or pass root=",
-                path=self.root,
-            )
-        images_file, labels_file = (self.root / name for name in _SPLIT_FILES[split])
-        self.images, self.labels = _cached_idx(str(images_file)), _cached_idx(str(labels_file))
-        if self.images.ndim != 3 or self.labels.ndim != 1 or len(self.images) != len(self.labels):
-            raise BadDataError(
-                f"images {self.images.shape} and labels {self.labels.shape} do not match", path=images_file
-            )
+        self.images, self.labels = load_split(split, self.root)
         n = len(self.labels)
         if count is not None and not 0 <= count <= n:
             raise ValueError(f"count={count} is out of range: the {split} split has {n} images")
@@ -438,9 +356,11 @@ class FashionMNISTContours(Dataset[Item]):
         s = self.size
         grey = cv2.resize(self.images[i].astype(np.float32) / 255.0, (s, s), interpolation=cv2.INTER_LINEAR)
         grey = np.clip(grey, 0.0, 1.0)
-        smooth = cv2.GaussianBlur(grey, (0, 0), max(0.5, 0.5 * s / 28))
-        top = float(smooth.max())
-        mask = smooth > MASK_THRESHOLD * top if top > 0 else np.zeros((s, s), bool)
+        native = self.images[i]
+        top = int(native.max())
+        small = (native > MASK_THRESHOLD * top).astype(np.uint8) if top > 0 else np.zeros_like(native)
+        small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        mask = cv2.resize(small.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR) >= 0.5
         return grey, mask, boundary_of(mask.astype(np.uint8), border=0), int(self.labels[i])
 
     def __getitem__(self, i: int) -> Item:

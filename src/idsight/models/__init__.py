@@ -1,10 +1,11 @@
 """idsight.models: the networks (registered in :data:`idsight.registry.MODELS`) and their post-processing.
 
 Importing this package registers ``crnn_teacher``, ``crnn_student``, ``unet_teacher``, ``unet_student``,
-``tplcls_small`` and the contour networks ``contour_net`` and ``contour_small``.
+``tplcls_small``, the contour networks ``contour_net``, ``contour_small`` and ``hed_vgg16``, and the
+contour-fused classifier ``contour_fused``.
 """
 
-from idsight.models import classifier, contour, detector, recognizer  # noqa: F401  (registers the builders)
+from idsight.models import classifier, contour, detector, fused, recognizer  # noqa: F401  (registers the builders)
 from idsight.models.reader import ReaderModel, build_reader, count_parameters, student_arch, teacher_arch
 
 __all__ = ["ReaderModel", "build_reader", "count_parameters", "student_arch", "teacher_arch"]

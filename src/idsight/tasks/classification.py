@@ -52,3 +52,12 @@ class TemplateClassification:
         preds = logits.detach().argmax(-1)
         out.update(loss=loss, preds=preds, acc=(preds == label).float().mean(), logits=logits)
         return out
+
+
+@TASKS.register("classification")
+class ImageClassification(TemplateClassification):
+    """The same loss for any classifier returning ``{"logits"}`` (e.g. ``contour_fused``): softmax
+    cross-entropy, optional label smoothing, class weights and distillation. ``batch``: ``image`` and
+    ``label`` (indices into the model's ``classes``)."""
+
+    part = "classifier"

@@ -112,4 +112,8 @@ def _arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         from idsight.models.recognizer import concrete_arch
 
         return concrete_arch(name, kwargs)
+    if name == "contour_fused":
+        from idsight.models.fused import recorded_arch
+
+        return recorded_arch(kwargs)
     return {"name": name, "kwargs": kwargs}

@@ -40,6 +40,8 @@ PLUGIN_MODULES = (
     "idsight.data.lines",
     "idsight.data.textmaps",
     "idsight.data.contours",
+    "idsight.data.images",
+    "idsight.data.mixture",
     "idsight.train.toy",
 )
 
