@@ -298,3 +298,36 @@ def test_tesseract_reads_a_hangul_line() -> None:
     assert "".join(text.split()) == "서울특별시종로구청장" and conf > 0.5
     _, blank = TesseractRecognizer()([np.full((40, 200, 3), 255, np.uint8)])[0]
     assert blank < 0.8  # whatever it guesses on a blank crop, the committee's threshold refuses it
+
+
+def test_two_cards_in_one_photo_reads_the_largest_and_reports_the_other() -> None:
+    big = card_image()
+    small = cv2.resize(big, (428, 270), interpolation=cv2.INTER_NEAREST)
+    photo = np.zeros((700, 1500, 3), np.uint8)
+    photo[20:560, 10:866] = big
+    photo[300:570, 1040:1468] = small
+    res = LayoutFreeReader(detector=detector, recognizer=recognizer).read(photo, name="two.png").to_dict()
+    assert res["template"] == "td1" and res["fields"]["surname"]["text"] == "NOVAK"
+    assert res["fields"]["mrz"]["text"] == "\n".join(MRZ) and res["unassigned"] == []
+    assert len(res["other_cards"]) == 1 and res["other_cards"][0]["lines"] == len(BARS)
+    x0, y0, x1, y1 = res["other_cards"][0]["box"]
+    assert 1040 <= x0 and x1 <= 1468 and 300 <= y0 and y1 <= 570
+    alone = LayoutFreeReader(detector=detector, recognizer=recognizer).read(card_image()).to_dict()
+    assert alone["other_cards"] == []  # one card: its sparse parts (the MRZ far below) stay with it
+
+
+def test_card_groups_keeps_columns_and_captions_with_their_card() -> None:
+    from idsight.ocr.grouping import card_groups
+
+    def line(x: float, y: float, w: float = 120) -> np.ndarray:
+        return np.array([[x, y], [x + w, y], [x + w, y + 20], [x, y + 20]], np.float32)
+
+    left = [line(0, 40 * i) for i in range(11)]  # a column of labels and values ...
+    mrz = [line(0, 440 + 30 * i, 900) for i in range(2)]  # ... linked to the MRZ below it
+    right = [line(600, 40 * i) for i in range(5)]  # a second column, 11+ line heights from both
+    card = left + mrz + right
+    assert card_groups(card) == [list(range(18))]  # inside the first group's box: one card
+    far = [line(1500, 40 * i) for i in range(5)]
+    caption = [line(1500, 900)]  # a lone line far below the second card joins the nearest card
+    assert card_groups(card + far + caption) == [list(range(18)), list(range(18, 24))]
+    assert card_groups(left[:3] + far[:3]) == [list(range(6))]  # too few lines to be two cards

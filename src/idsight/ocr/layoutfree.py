@@ -22,6 +22,7 @@ import numpy as np
 from idsight.ocr.cleanup.seq import Slot, is_hangul
 from idsight.ocr.content.assign import TextLine
 from idsight.ocr.content.decide import UNKNOWN, read_fields
+from idsight.ocr.grouping import card_groups, group_box
 from idsight.registry import Registry
 
 Quad = np.ndarray  # (4, 2) float32, clockwise from the top-left of the text
@@ -118,6 +119,7 @@ class LayoutFreeResult:
     evidence: dict[str, float]
     rotation: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    other_cards: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +130,7 @@ class LayoutFreeResult:
             "checks": self.checks,
             "document_type_evidence": self.evidence,
             "rotation": self.rotation,
+            "other_cards": self.other_cards,
             "timings_ms": self.timings_ms,
         }
 
@@ -187,6 +190,10 @@ class LayoutFreeReader:
             from idsight.errors import NoCardError
 
             raise NoCardError("no text found: no ID card in the image", path=name)
+        # several cards in the photo: read the largest, report the others (box in the read frame)
+        groups = card_groups([r.quad for r in lines])
+        others = [{"box": group_box([r.quad for r in lines], g), "lines": len(g)} for g in groups[1:]]
+        lines = [lines[i] for i in groups[0]]
         angle = text_angle([r.quad for r in lines])
         centre = (image.shape[1] / 2, image.shape[0] / 2)
         text_lines = []
@@ -224,6 +231,7 @@ class LayoutFreeReader:
             evidence=decision.evidence,
             rotation=rotation,
             timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
+            other_cards=others,
         )
 
 
