@@ -41,6 +41,7 @@ PLUGIN_MODULES = (
     "idsight.data.textmaps",
     "idsight.data.contours",
     "idsight.data.images",
+    "idsight.data.faces",
     "idsight.data.mixture",
     "idsight.train.toy",
 )
