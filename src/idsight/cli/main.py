@@ -164,6 +164,30 @@ def synth_cards(
     out.print(f"wrote {count} {template} cards to {path}")
 
 
+@synth_app.command("faces")
+@one_line_errors
+def synth_faces(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (<identity>/vis|nir/<k>.png).")],
+    views: Annotated[int, typer.Option(min=1, help="Views per identity and spectrum.")] = 8,
+    identities: Annotated[str, typer.Option(help="train (80 source photos), heldout (21) or all.")] = "train",
+    nir_setting: Annotated[str, typer.Option(help="NIR simulation settings: train or heldout.")] = "train",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+) -> None:
+    """Write generated face pairs: each real face that ships offline made a pseudo-identity, with
+    visible views and simulated near-infrared ones (docs/faces.md)."""
+    from idsight.data.synth.faces import NIR_SETTINGS, identity_split, source_faces, write_face_pairs
+
+    if identities not in ("train", "heldout", "all"):
+        fail(f"unknown identities {identities!r} (known: train, heldout, all)")
+    if nir_setting not in NIR_SETTINGS:
+        fail(f"unknown NIR setting {nir_setting!r} (known: {', '.join(NIR_SETTINGS)})")
+    faces = source_faces()
+    train, heldout = identity_split(faces)
+    chosen = {"train": train, "heldout": heldout, "all": faces}[identities]
+    write_face_pairs(out_dir, chosen, views=views, seed=seed, nir_setting=nir_setting)
+    out.print(f"wrote {len(chosen)} identities x {views} views x 2 spectra to {out_dir} (generated)")
+
+
 @synth_app.command("composed")
 @one_line_errors
 def synth_composed(
