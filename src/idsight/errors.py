@@ -39,3 +39,7 @@ class OutputError(IdsightError):
 
 class BadDataError(IdsightError):
     """A data set file or folder that is missing, malformed or inconsistent."""
+
+
+class MissingDependencyError(IdsightError):
+    """An optional package that the chosen component needs is not installed."""

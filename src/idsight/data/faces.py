@@ -175,3 +175,59 @@ class FaceRecordIO(Dataset[Item]):
     def __getitem__(self, i: int) -> Item:
         rgb, label = self.record(i)
         return {"image": face_tensor(rgb, self.size), "label": torch.tensor(label)}
+
+
+def _flip(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.ascontiguousarray(img[:, ::-1]) if rng.random() < 0.5 else img
+
+
+@DATASETS.register("generated_faces")
+class GeneratedFacePairs(Dataset[Item]):
+    """Visible + infrared pairs of the generated pseudo-identities, made on the fly (nothing on disk):
+    item ``i`` is identity ``i % n`` (labels 0..n-1 in ``identities`` order), a varied visible view
+    and a simulated infrared view of it, a pure function of ``(seed, i)``. ``identities``: ``train`` or
+    ``heldout`` (whole source photos, :func:`idsight.data.synth.faces.identity_split`);
+    ``nir_setting``: ``train`` or ``heldout``; ``flip``: random horizontal flips (online augmentation).
+    Generated data: say so wherever a result uses it."""
+
+    def __init__(
+        self,
+        *,
+        count: int,
+        seed: int = 0,
+        identities: str = "train",
+        nir_setting: str = "train",
+        size: int = 112,
+        flip: bool = True,
+    ) -> None:
+        from idsight.data.synth.faces import NIR_SETTINGS, identity_split, source_faces
+
+        if identities not in ("train", "heldout"):
+            raise ValueError(f"identities must be train or heldout, not {identities!r}")
+        if nir_setting not in NIR_SETTINGS:
+            raise ValueError(f"unknown NIR setting {nir_setting!r} (known: {', '.join(NIR_SETTINGS)})")
+        train, held = identity_split(source_faces())
+        self.faces = train if identities == "train" else held
+        self.identities = [f.name for f in self.faces]
+        self.count, self.seed, self.nir_setting, self.size, self.flip = count, seed, nir_setting, size, flip
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> Item:
+        from idsight.data.synth.faces import simulate_nir, vary
+
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        rng = np.random.default_rng([self.seed, i])
+        label = i % len(self.faces)
+        face = self.faces[label]
+        vis = vary(face.rgb, rng)
+        nir = vary(simulate_nir(face.rgb, rng, setting=self.nir_setting, eyes=face.eyes), rng)
+        if self.flip:
+            vis, nir = _flip(vis, rng), _flip(nir, rng)
+        return {
+            "vis": face_tensor(vis, self.size),
+            "nir": face_tensor(nir, self.size),
+            "label": torch.tensor(label),
+        }

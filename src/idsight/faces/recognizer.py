@@ -1,0 +1,57 @@
+"""A trained visible + infrared face model as a one-file artifact, and matching with it.
+
+``idsight train configs/faces_visir.yaml`` writes the artifact (model ``vis_ir_facenet``): both branches
+and the identity head in one file, the architecture (backbone, embedding size, input size) in its
+header, with the training config and provenance. :func:`load_face_model` rebuilds it without any other
+file. :func:`match` scores two faces (cosine of their embeddings, each in its own spectrum) and decides
+at a threshold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from idsight.errors import BadModelError
+from idsight.models.faces import VisIRFaceNet
+
+
+def load_face_model(path: str | Path) -> VisIRFaceNet:
+    from idsight.artifact import load_artifact
+    from idsight.registry import MODELS
+
+    state, meta = load_artifact(path)
+    arch = meta.get("arch")
+    if not isinstance(arch, dict) or arch.get("name") != "vis_ir_facenet":
+        raise BadModelError(f"not a visible + infrared face model (model {arch!r:.80})", path=path)
+    import idsight.models  # noqa: F401  (registers the builders)
+
+    try:
+        net = MODELS.build("vis_ir_facenet", **{**dict(arch.get("kwargs") or {}), "pretrained": None})
+        net.load_state_dict(state)
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        raise BadModelError(
+            f"weights do not fit the network ({str(err).splitlines()[0][:200]})", path=path
+        ) from None
+    net.eval()
+    net.meta = meta  # type: ignore[assignment]
+    return net  # type: ignore[no-any-return]
+
+
+@torch.inference_mode()
+def match(
+    net: VisIRFaceNet,
+    reference: np.ndarray,
+    live: np.ndarray,
+    *,
+    reference_spectrum: str = "vis",
+    live_spectrum: str = "vis",
+) -> float:
+    """Cosine similarity of two aligned RGB faces, each embedded by the branch of its spectrum."""
+    from idsight.data.faces import face_tensor
+
+    a = net.embed(face_tensor(reference, net.input_size)[None], spectrum=reference_spectrum)
+    b = net.embed(face_tensor(live, net.input_size)[None], spectrum=live_spectrum)
+    return float((a * b).sum())
