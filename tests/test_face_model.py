@@ -77,7 +77,7 @@ def test_loss_falls_on_tiny_pairs() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="head must be one of"):
         _net(head="cosface")
-    with pytest.raises(ValueError, match="not both 0"):
+    with pytest.raises(ValueError, match="not all 0"):
         TASKS.build("vis_ir_identity", w_vis=0.0, w_ir=0.0)
     with pytest.raises(ValueError, match="spectrum must be one of"):
         _net().eval().embed(torch.randn(1, 3, 64, 64), spectrum="uv")

@@ -388,11 +388,15 @@ from idsight.cli.contours import contours as _contours  # noqa: E402
 from idsight.cli.distill import distill as _distill  # noqa: E402
 from idsight.cli.distill import promote as _promote  # noqa: E402
 from idsight.cli.distill import prune as _prune  # noqa: E402
+from idsight.cli.faces import curate as _curate  # noqa: E402
+from idsight.cli.faces import faces_app  # noqa: E402
 
 app.command("distill")(_distill)
 app.command("contours")(_contours)
 app.command("classify")(_classify)
 app.command("augment")(_augment)
+app.command("curate")(_curate)
+app.add_typer(faces_app, name="faces")
 models_app.command("promote")(_promote)
 models_app.command("prune")(_prune)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -59,7 +60,9 @@ def _identity_folders(root: Path) -> list[Path]:
 class FaceFolder(Dataset[Item]):
     """``root/<identity>/<image>``, labels in sorted identity order."""
 
-    def __init__(self, *, root: str | Path, size: int = 112) -> None:
+    def __init__(
+        self, *, root: str | Path, size: int = 112, augment: dict[str, object] | None = None
+    ) -> None:
         folders = _identity_folders(Path(root))
         self.identities = [f.name for f in folders]
         self.items: list[tuple[Path, int]] = []
@@ -71,13 +74,65 @@ class FaceFolder(Dataset[Item]):
                 )
             self.items += [(f, label) for f in files]
         self.size = size
+        self.augment = _pipeline(size, augment)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> Item:
         path, label = self.items[i]
-        return {"image": face_tensor(load_image(path, min_side=8), self.size), "label": torch.tensor(label)}
+        rgb = _resized(load_image(path, min_side=8), self.size)
+        if self.augment is not None:
+            rgb = self.augment(image=rgb)["image"]
+        return {"image": face_tensor(rgb, self.size), "label": torch.tensor(label)}
+
+
+def _pipeline(size: int, augment: dict[str, object] | None) -> Any:
+    """Online augmentation (``idsight.data.augment``'s options), or None."""
+    if augment is None:
+        return None
+    from idsight.data.augment import build_augment
+
+    return build_augment(size, dict(augment))
+
+
+def _resized(rgb: np.ndarray, size: int) -> np.ndarray:
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@DATASETS.register("curated_faces")
+class CuratedFaces(FaceFolder):
+    """The training set of an ``idsight curate`` run: the rows of its ``manifest.jsonl`` at stage
+    ``base_kept`` or ``augmented_kept``, labelled as its ``identities.json`` names them, with online
+    augmentation (``augment``) as ``face_folder`` has."""
+
+    def __init__(
+        self, *, curation: str | Path, size: int = 112, augment: dict[str, object] | None = None
+    ) -> None:
+        import json
+
+        root = Path(curation)
+        manifest, names = root / "manifest.jsonl", root / "identities.json"
+        for f in (manifest, names):
+            if not f.is_file():
+                raise BadDataError("not a curation folder (run idsight curate)", path=f)
+        try:
+            identities = json.loads(names.read_text(encoding="utf-8"))
+            rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+            self.items = [
+                (Path(r["path"]), int(r["label"]))
+                for r in rows
+                if r["stage"] in ("base_kept", "augmented_kept")
+            ]
+        except (ValueError, KeyError, TypeError) as err:
+            raise BadDataError(f"malformed curation ({err})", path=manifest) from None
+        if not self.items:
+            raise BadDataError("the curation keeps no image", path=manifest)
+        self.identities = [str(x) for x in identities] if identities else []
+        self.size = size
+        self.augment = _pipeline(size, augment)
 
 
 def read_protocol(path: str | Path, root: str | Path) -> list[Path]:
@@ -183,11 +238,16 @@ def _flip(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @DATASETS.register("generated_faces")
 class GeneratedFacePairs(Dataset[Item]):
-    """Visible + infrared pairs of the generated pseudo-identities, made on the fly (nothing on disk):
-    item ``i`` is identity ``i % n`` (labels 0..n-1 in ``identities`` order), a varied visible view
-    and a simulated infrared view of it, a pure function of ``(seed, i)``. ``identities``: ``train`` or
-    ``heldout`` (whole source photos, :func:`idsight.data.synth.faces.identity_split`);
-    ``nir_setting``: ``train`` or ``heldout``; ``flip``: random horizontal flips (online augmentation).
+    """Visible + infrared pairs of the generated pseudo-identities, made on the fly: item ``i`` is
+    identity ``i % n`` (labels 0..n-1 in ``identities`` order), a varied visible view and a simulated
+    infrared view of it, a pure function of ``(seed, i)``.
+
+    ``identities``: ``train`` or ``heldout`` (whole source photos,
+    :func:`idsight.data.synth.faces.identity_split`); ``train`` splits further into ``fit`` (all but
+    its last ``val_identities``) and ``val`` (those), so that training can be validated on identities
+    it never fits. ``nir_setting``: ``train`` or ``heldout``; ``flip``: random horizontal flips.
+    ``teacher="dlib"`` adds ``teacher``, dlib's embedding of the visible view (for distillation),
+    computed once for all ``count`` items and kept in ``cache`` (a folder) when given.
     Generated data: say so wherever a result uses it."""
 
     def __init__(
@@ -199,22 +259,56 @@ class GeneratedFacePairs(Dataset[Item]):
         nir_setting: str = "train",
         size: int = 112,
         flip: bool = True,
+        val_identities: int = 10,
+        teacher: str | None = None,
+        cache: str | Path | None = None,
     ) -> None:
         from idsight.data.synth.faces import NIR_SETTINGS, identity_split, source_faces
 
-        if identities not in ("train", "heldout"):
-            raise ValueError(f"identities must be train or heldout, not {identities!r}")
+        if identities not in ("train", "heldout", "fit", "val"):
+            raise ValueError(f"identities must be train, heldout, fit or val, not {identities!r}")
         if nir_setting not in NIR_SETTINGS:
             raise ValueError(f"unknown NIR setting {nir_setting!r} (known: {', '.join(NIR_SETTINGS)})")
+        if teacher not in (None, "dlib"):
+            raise ValueError(f"teacher must be dlib or None, not {teacher!r}")
         train, held = identity_split(source_faces())
-        self.faces = train if identities == "train" else held
+        self.faces = {
+            "train": train,
+            "heldout": held,
+            "fit": train[:-val_identities],
+            "val": train[-val_identities:],
+        }[identities]
         self.identities = [f.name for f in self.faces]
         self.count, self.seed, self.nir_setting, self.size, self.flip = count, seed, nir_setting, size, flip
+        self.teacher = None if teacher is None else self._teacher(identities, cache)
+
+    def _teacher(self, identities: str, cache: str | Path | None) -> np.ndarray:
+        import hashlib
+
+        key = f"dlib-{identities}-{self.nir_setting}-{self.seed}-{self.count}-{int(self.flip)}"
+        path = None
+        if cache is not None:
+            path = Path(cache) / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{key}.npy"
+            if path.is_file():
+                emb = np.load(path)
+                if emb.shape == (self.count, 128):
+                    return emb
+        from idsight.faces.embed import DlibEmbedder
+
+        enc = DlibEmbedder()
+        rows = [enc.embed([self.raw(i)[0] for i in range(lo, min(lo + 64, self.count))])
+                for lo in range(0, self.count, 64)]  # fmt: skip
+        emb = np.concatenate(rows).astype(np.float32)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, emb)
+        return emb
 
     def __len__(self) -> int:
         return self.count
 
-    def __getitem__(self, i: int) -> Item:
+    def raw(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Item ``i`` as ``(visible RGB uint8, infrared RGB uint8, label)`` at the source's size."""
         from idsight.data.synth.faces import simulate_nir, vary
 
         if not 0 <= i < self.count:
@@ -226,8 +320,15 @@ class GeneratedFacePairs(Dataset[Item]):
         nir = vary(simulate_nir(face.rgb, rng, setting=self.nir_setting, eyes=face.eyes), rng)
         if self.flip:
             vis, nir = _flip(vis, rng), _flip(nir, rng)
-        return {
+        return vis, nir, label
+
+    def __getitem__(self, i: int) -> Item:
+        vis, nir, label = self.raw(i)
+        item = {
             "vis": face_tensor(vis, self.size),
             "nir": face_tensor(nir, self.size),
             "label": torch.tensor(label),
         }
+        if self.teacher is not None:
+            item["teacher"] = torch.from_numpy(self.teacher[i])
+        return item

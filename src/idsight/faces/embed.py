@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,7 +81,10 @@ class DlibEmbedder:
     def __init__(self) -> None:
         try:
             import dlib
-            import face_recognition_models
+
+            with warnings.catch_warnings():  # it imports pkg_resources, deprecated
+                warnings.simplefilter("ignore")
+                import face_recognition_models
         except ImportError as err:
             raise MissingDependencyError(
                 f"the dlib embedder needs dlib-bin and face_recognition_models ({err.name} is missing): "

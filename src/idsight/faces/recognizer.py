@@ -55,3 +55,47 @@ def match(
     a = net.embed(face_tensor(reference, net.input_size)[None], spectrum=reference_spectrum)
     b = net.embed(face_tensor(live, net.input_size)[None], spectrum=live_spectrum)
     return float((a * b).sum())
+
+
+PAIRINGS = ("vis-vis", "nir-nir", "nir-vis")
+
+
+def calibrate(
+    vis: np.ndarray, nir: np.ndarray, labels: np.ndarray, *, fars: tuple[float, ...] = (1e-2, 1e-3)
+) -> dict[str, dict[str, float]]:
+    """Thresholds at each FAR for each pairing (``nir-vis``: an infrared probe against a visible
+    reference), from normalised embeddings of several identities; every cross pair is an impostor."""
+    from idsight.faces.verify import tar_at_far
+
+    if len(np.unique(labels)) < 2:
+        raise ValueError("calibration needs faces of at least 2 identities")
+    out: dict[str, dict[str, float]] = {}
+    for pairing, (a, b) in zip(PAIRINGS, ((vis, vis), (nir, nir), (nir, vis)), strict=True):
+        scores = a @ b.T
+        same = labels[:, None] == labels[None, :]
+        keep = ~np.eye(len(labels), dtype=bool) if a is b else np.ones_like(same)
+        genuine, impostor = scores[same & keep], scores[~same]
+        out[pairing] = {f"{far:g}": round(tar_at_far(genuine, impostor, far)[1], 5) for far in fars}
+    return out
+
+
+def write_calibration(path: str | Path, calibration: dict[str, dict[str, float]], source: str) -> None:
+    """Store the thresholds in the artifact's header (the weights are rewritten unchanged)."""
+    from idsight.artifact import load_artifact, save_artifact
+
+    state, meta = load_artifact(path)
+    meta = {**meta, "calibration": {"thresholds": calibration, "source": source}}
+    save_artifact(path, state, meta, dtype=str(meta.pop("storage_dtype", "float16")))
+
+
+def threshold(net: VisIRFaceNet, pairing: str, far: float, *, path: object = None) -> float:
+    """The stored threshold of ``pairing`` at ``far``; BadModelError when the model was not calibrated."""
+    calib = (getattr(net, "meta", {}) or {}).get("calibration") or {}
+    table = (calib.get("thresholds") or {}).get(pairing) or {}
+    if f"{far:g}" not in table:
+        known = ", ".join(table) or "none"
+        raise BadModelError(
+            f"no threshold for {pairing} at FAR {far:g} (calibrated: {known}); run idsight faces calibrate",
+            path=path,
+        )
+    return float(table[f"{far:g}"])

@@ -1,0 +1,217 @@
+"""The curation run (idsight curate), face embedders, alignment, calibration and idsight faces verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import idsight.data.faces  # noqa: F401  (registers the data sets)
+import idsight.models  # noqa: F401  (registers the builders)
+from idsight.cli.main import app
+from idsight.data.synth.faces import identity_split, source_faces, vary
+from idsight.errors import BadImageError
+from idsight.faces.embed import DlibEmbedder, embed_images
+from idsight.faces.pipeline import CurateOptions, run_curation
+from idsight.faces.store import EmbeddingStore
+
+runner = CliRunner()
+
+
+class PixelEmbedder:
+    """A deterministic stand-in: the 8x8 grey thumbnail, centred and normalised (64-d)."""
+
+    name, dim = "pixels", 64
+
+    def embed(self, faces: list[np.ndarray]) -> np.ndarray:
+        rows = []
+        for f in faces:
+            g = cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (8, 8), interpolation=cv2.INTER_AREA)
+            v = g.astype(np.float32).ravel()
+            v -= v.mean()
+            rows.append(v / max(1e-6, float(np.linalg.norm(v))))
+        return np.stack(rows)
+
+
+def _write_faces(root: Path, identities: int = 3, views: int = 4, outlier: bool = True) -> Path:
+    """Varied views of real source faces, one folder per identity; identity 0 also holds one view of
+    another person (the outlier the base filter should drop)."""
+    faces, _ = identity_split(source_faces())
+    rng = np.random.default_rng(0)
+    for k in range(identities):
+        folder = root / f"id{k}"
+        folder.mkdir(parents=True)
+        for v in range(views):
+            img = cv2.resize(vary(faces[k].rgb, rng), (64, 64))
+            cv2.imwrite(str(folder / f"v{v}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if outlier:
+        img = cv2.resize(vary(faces[40].rgb, rng), (64, 64))
+        cv2.imwrite(str(root / "id0" / "z_other.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return root
+
+
+def _manifest(out: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_curation_run_writes_manifest_report_and_augmented_views(tmp_path: Path) -> None:
+    data = _write_faces(tmp_path / "faces")
+    out = tmp_path / "cur"
+    res = run_curation(data, out, PixelEmbedder(), CurateOptions(t=0.5, copies=2, band=(0.3, 0.999)))
+    assert res is not None
+    rows = _manifest(out)
+    base = [r for r in rows if r["source"] == "base"]
+    aug = [r for r in rows if r["source"] == "augmented"]
+    assert len(base) == 13 and {r["stage"] for r in base} <= {"base_kept", "base_dropped"}
+    kept = [r for r in base if r["stage"] == "base_kept"]
+    assert len(aug) == 2 * len(kept)  # two views of each kept image, none of the dropped ones
+    assert all(Path(str(r["path"])).is_file() for r in aug)
+    # the other person's face is the least typical image of id0
+    id0 = sorted((r for r in base if r["identity"] == "id0"), key=lambda r: float(r["similarity"]))  # type: ignore[arg-type]
+    assert id0[0]["path"].endswith("z_other.png")  # type: ignore[union-attr]
+    for f in ("report.json", "similarity.png", "centres.npy", "identities.json"):
+        assert (out / f).is_file()
+    # the curated set trains: items of the kept rows, with online augmentation
+    ds = idsight.data.faces.CuratedFaces(curation=out, size=32, augment={"rotate": 5.0})
+    assert len(ds) == sum(r["stage"] in ("base_kept", "augmented_kept") for r in rows)
+    item = ds[0]
+    assert item["image"].shape == (3, 32, 32) and 0 <= int(item["label"]) < 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rank(rank: int, world: int, port: int, data: str, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    import torch.distributed as dist
+
+    try:
+        run_curation(data, out, PixelEmbedder(), CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_give_the_same_curation_as_one(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    data = _write_faces(tmp_path / "faces", identities=3, views=5)
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_curation(data, one, PixelEmbedder(), CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4))
+    mp.spawn(_rank, args=(2, _free_port(), str(data), str(two)), nprocs=2, join=True)
+    a, b = _manifest(one), _manifest(two)
+    assert [(r["stage"], r["label"]) for r in a] == [(r["stage"], r["label"]) for r in b]
+    np.testing.assert_allclose([r["similarity"] for r in a], [r["similarity"] for r in b], atol=1e-6)
+    np.testing.assert_allclose(np.load(one / "centres.npy"), np.load(two / "centres.npy"), atol=1e-6)
+    assert not (two / "base.store.shards").exists()
+    assert EmbeddingStore.open(two / "base.store").n == EmbeddingStore.open(one / "base.store").n
+
+
+def test_dlib_encoder_separates_people() -> None:
+    faces, _ = identity_split(source_faces())
+    rng = np.random.default_rng(1)
+    views = [cv2.resize(vary(faces[k].rgb, rng), (112, 112)) for k in (0, 0, 5, 5)]
+    emb = DlibEmbedder().embed(views)
+    assert emb.shape == (4, 128)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    same = (emb[0] @ emb[1] + emb[2] @ emb[3]) / 2
+    other = (emb[0] @ emb[2] + emb[1] @ emb[3]) / 2
+    assert same > other
+
+
+def test_embed_images_names_an_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(BadImageError, match="x.png"):
+        embed_images(PixelEmbedder(), [(str(bad), 0)], tmp_path / "s", identities=["a"], num_classes=1)
+
+
+def test_curate_cli(tmp_path: Path) -> None:
+    data = _write_faces(tmp_path / "faces", identities=2, views=3, outlier=False)
+    res = runner.invoke(
+        app, ["curate", str(data), "--out", str(tmp_path / "c"), "--embedder", "dlib", "--copies", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output.strip().splitlines()[-1])
+    assert got["stages"]["augmented_kept"] + got["stages"]["augmented_dropped"] == got["stages"]["base_kept"]
+    assert got["stages"]["base_kept"] + got["stages"]["base_dropped"] == 6
+    res = runner.invoke(
+        app, ["curate", str(tmp_path / "nope"), "--out", str(tmp_path / "c2"), "--embedder", "dlib"]
+    )
+    assert res.exit_code == 2 and "nope: no such folder" in res.output
+    res = runner.invoke(
+        app, ["curate", str(data), "--out", str(tmp_path / "c3"), "--embedder", "missing.safetensors"]
+    )
+    assert res.exit_code == 2 and "missing.safetensors" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("backend", ["dlib", "opencv"])
+def test_alignment_puts_the_eyes_on_the_template(backend: str) -> None:
+    from skimage import data
+
+    from idsight.faces.align import LEFT_EYE, RIGHT_EYE, FaceAligner
+
+    aligner = FaceAligner(backend)
+    img = data.astronaut()
+    face = aligner.detect(img)[0]
+    assert face.points is not None
+    crop = aligner.align(img, face)
+    assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+    # the detector finds the face again in the crop, eyes where the template puts them
+    again = FaceAligner("dlib").detect(cv2.resize(crop, (224, 224)))
+    assert again and again[0].points is not None
+    eyes = again[0].points[:2] / 2
+    np.testing.assert_allclose(eyes, np.array([LEFT_EYE, RIGHT_EYE]), atol=6)
+    with pytest.raises(BadImageError, match="blank.png: no face found"):
+        aligner.best(np.full((120, 120, 3), 200, np.uint8), path="blank.png")
+
+
+def _face_model(path: Path) -> Path:
+    from idsight.artifact import save_artifact
+    from idsight.registry import MODELS
+
+    kwargs = {"num_classes": 3, "backbone": "mobilenetv3_small_050", "input_size": 64}
+    torch.manual_seed(0)
+    net = MODELS.build("vis_ir_facenet", **kwargs).eval()
+    save_artifact(path, net.state_dict(), {"arch": {"name": "vis_ir_facenet", "kwargs": kwargs}})
+    return path
+
+
+def test_calibrate_then_verify(tmp_path: Path) -> None:
+    model = _face_model(tmp_path / "face.safetensors")
+    faces, _ = identity_split(source_faces())
+    rng = np.random.default_rng(2)
+    a, b = (tmp_path / n for n in ("a.png", "b.png"))
+    for p in (a, b):
+        cv2.imwrite(str(p), cv2.cvtColor(cv2.resize(vary(faces[0].rgb, rng), (64, 64)), cv2.COLOR_RGB2BGR))
+    args = ["faces", "verify", "--card", str(a), "--face", str(b), "--model", str(model), "--aligned"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "run idsight faces calibrate" in res.output
+    res = runner.invoke(app, ["faces", "calibrate", "--model", str(model), "--views", "2"])
+    assert res.exit_code == 0, res.output
+    table = json.loads(res.output)["thresholds"]
+    assert set(table) == {"vis-vis", "nir-nir", "nir-vis"} and set(table["nir-vis"]) == {"0.01", "0.001"}
+    for spectrum, pairing in (("vis", "vis-vis"), ("nir", "nir-vis")):
+        res = runner.invoke(app, [*args, "--spectrum", spectrum, "--far", "0.01"])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.output)
+        assert got["pairing"] == pairing and got["threshold"] == table[pairing]["0.01"]
+        assert got["decision"] == ("match" if got["score"] > got["threshold"] else "no match")
+    blank = tmp_path / "card.png"
+    cv2.imwrite(str(blank), np.full((200, 316, 3), 230, np.uint8))
+    res = runner.invoke(
+        app,
+        ["faces", "verify", "--card", str(blank), "--face", str(b), "--model", str(model), "--far", "0.01"],
+    )
+    assert res.exit_code == 2 and "card.png: no face found on the card" in res.output
