@@ -411,3 +411,18 @@ def test_issuer_suffix_with_one_letter_misread_is_corrected() -> None:
     assert fmt.parse("광주광역시 중앙대로 271") is None
     assert fmt.parse("구창장") is None  # a suffix alone is no issuer
     assert fmt.parse("123 구청3") is None
+
+
+def test_issuer_under_its_seal_is_completed() -> None:
+    fmt = builtin_specs()["kr-rrc"].field("issuer").format
+    for read, truth in [
+        ("경기도 부천시쟁2)", "경기도 부천시장"),  # last syllable misread, marks after it
+        ("충청남도 아산시3", "충청남도 아산시장"),
+        ("서울특별시 송파구청", "서울특별시 송파구청장"),  # last syllable lost
+        ("강원특별자치도 평창군4", "강원특별자치도 평창군수"),
+        ("15546「 경기도 수원시 팔달구청장", "경기도 수원시 팔달구청장"),  # a serial number before it
+    ]:
+        parsed = fmt.parse(read)
+        assert parsed is not None and parsed.value == truth, read
+    for other in ["경기도 수원시", "경기도 부천시 중동", "이름 박시후", "서울 김시우", "김시우"]:
+        assert fmt.parse(other) is None, other  # a place name, an address, a name with 시 in it

@@ -113,3 +113,25 @@ def test_generated_face_pairs_items() -> None:
     assert torch.equal(item["nir"][0], item["nir"][1])  # infrared is one channel
     assert torch.equal(ds[2]["vis"], item["vis"]) and not torch.equal(ds[2]["vis"], ds[3]["vis"])
     assert len(ds.identities) == 21
+
+
+def test_distillation_pulls_both_branches_to_the_teacher() -> None:
+    torch.manual_seed(0)
+    net = _net(head="softmax").train()
+    task = TASKS.build("vis_ir_identity", w_vis=0.0, w_ir=0.0, w_distill=1.0)
+    y = torch.arange(4)
+    x = torch.randn(4, 3, 64, 64)
+    teacher = torch.nn.functional.normalize(torch.randn(4, 128), dim=-1)
+    batch = {"vis": x, "nir": x.mean(1, keepdim=True).expand_as(x), "label": y, "teacher": teacher}
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    first = task(net, batch)
+    assert torch.isclose(first["loss"], first["distill_vis"] + first["distill_ir"])
+    for _ in range(20):
+        out = task(net, batch)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert float(out["distill_vis"].detach()) < 0.5 * float(first["distill_vis"].detach())
+    assert float(out["distill_ir"].detach()) < 0.5 * float(first["distill_ir"].detach())
+    no_teacher = task(net, {k: v for k, v in batch.items() if k != "teacher"})
+    assert "distill" not in no_teacher  # nothing to distil from: the identity losses alone

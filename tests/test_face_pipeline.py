@@ -215,3 +215,40 @@ def test_calibrate_then_verify(tmp_path: Path) -> None:
         ["faces", "verify", "--card", str(blank), "--face", str(b), "--model", str(model), "--far", "0.01"],
     )
     assert res.exit_code == 2 and "card.png: no face found on the card" in res.output
+
+
+def test_card_face_finds_the_portrait_on_a_generated_card(tmp_path: Path) -> None:
+    from idsight.data.io import load_image
+    from idsight.faces.align import FaceAligner, card_face
+
+    res = runner.invoke(app, ["synth", "composed", "--count", "1", "--out", str(tmp_path), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    card = load_image(tmp_path / "000000.png")
+    crop = card_face(card, FaceAligner("dlib"))
+    assert crop.shape == (112, 112, 3)
+    # the crop is a face: dlib finds one again in it, centred
+    again = FaceAligner("dlib").detect(cv2.resize(crop, (224, 224)))
+    assert again and abs((again[0].box[0] + again[0].box[2]) / 2 - 112) < 30
+
+
+def test_curate_cli_bad_parameters_and_pre_model(tmp_path: Path) -> None:
+    data = _write_faces(tmp_path / "faces", identities=2, views=3, outlier=False)
+    res = runner.invoke(
+        app, ["curate", str(data), "--out", str(tmp_path / "b"), "--embedder", "dlib", "--band", "0.9", "0.8"]
+    )
+    assert res.exit_code == 2 and "a < b" in res.output and not (tmp_path / "b" / "base.store").exists()
+    res = runner.invoke(
+        app, ["curate", str(data), "--out", str(tmp_path / "b"), "--embedder", "dlib", "--t", "1.5"]
+    )
+    assert res.exit_code == 2 and "t must be a number in [-1, 1]" in res.output
+    # no embedder: idsight's own recogniser is trained on the data first (a tiny recipe here)
+    tiny = [
+        "trainer.max_epochs=1", "model.kwargs.backbone=mobilenetv3_small_050", "model.kwargs.pretrained=null",
+        "model.kwargs.input_size=32", "data.kwargs.size=32", "data.batch_size=4",
+    ]  # fmt: skip
+    args = ["curate", str(data), "--out", str(tmp_path / "p"), "--copies", "0"]
+    res = runner.invoke(app, [*args, *sum((["--pre-model-set", o] for o in tiny), [])])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p" / "pre-model.safetensors").is_file()
+    rows = _manifest(tmp_path / "p")
+    assert len(rows) == 6 and {r["source"] for r in rows} == {"base"}

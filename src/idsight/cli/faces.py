@@ -34,6 +34,12 @@ def curate(
     seed: int = 0,
     min_per_class: Annotated[int, typer.Option(min=0, help="Report identities left below this.")] = 1,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    pre_model_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pre-model-set", help="Override of the pre-model's recipe, e.g. trainer.max_epochs=5."
+        ),
+    ] = None,
 ) -> None:
     """Curate face training data: embed, class centres, keep images near their centre, augment the kept
     ones offline and keep views inside the band, equalise the classes. Runs sharded under torchrun."""
@@ -47,12 +53,16 @@ def curate(
     spec = embedder
     if spec is None:
         out.print("no --embedder: training idsight's face recogniser on the data set first")
-        spec = str(train_premodel(data, out_dir))
+        spec = str(train_premodel(data, out_dir, overrides=pre_model_set))
     opts = CurateOptions(
         t=t, band=band, copies=copies, target=target, policy=policy, seed=seed,
         min_per_class=min_per_class, batch_size=batch_size,
     )  # fmt: skip
-    res = run_curation(data, out_dir, build_embedder(spec), opts, progress=out.print)
+    try:
+        res = run_curation(data, out_dir, build_embedder(spec), opts, progress=out.print)
+    except ValueError as err:  # a parameter out of range (t, band, target, policy)
+        fail(str(err))
+        return
     if res is None:  # a torchrun rank other than 0
         return
     rep = res.report

@@ -144,7 +144,9 @@ def card_face(rgb: np.ndarray, aligner: FaceAligner, *, path: object = None) -> 
     best: tuple[float, np.ndarray, Face] | None = None
     for k in range(4):
         view = np.ascontiguousarray(np.rot90(card, k))
-        for face in aligner.detect(view)[:1]:
+        # the cascade also fires on print (digits, seals): on a card, only a face with two eyes counts
+        found = [f for f in aligner.detect(view) if aligner.backend == "dlib" or f.points is not None]
+        for face in found[:1]:
             if best is None or face.score > best[0]:
                 best = (face.score, view, face)
     if best is None:

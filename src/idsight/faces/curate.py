@@ -62,7 +62,7 @@ HIST_BINS = 100  # fixed bins over [-1, 1] (width 0.02), the same for every repo
 NAMES_LIMIT = 20  # at most this many identity names in a report's lists
 
 
-def _check_params(
+def check_params(
     t: float, band: tuple[float, float], target: int | None, policy: str, seed: int, min_per_class: int
 ) -> dict[str, Any]:
     def real(name: str, v: object) -> float:
@@ -298,7 +298,7 @@ def curate(
     The report counts classes whose final count is below ``min_per_class`` (and names up to 20 of them); it
     does not drop them.
     """
-    params = _check_params(t, band, target, policy, seed, min_per_class)
+    params = check_params(t, band, target, policy, seed, min_per_class)
     _check_chunk(chunk)
     k = base.num_classes
     c = _check_centres(centres, base.dim, k)
@@ -349,7 +349,7 @@ def recurate(
     """Redo the filters and the equalisation of a curation (e.g. one from
     :func:`~idsight.faces.report.load_curation`) with new parameters, from its stored similarities: no
     embeddings needed. Same parameters, same decisions."""
-    params = _check_params(t, band, target, policy, seed, min_per_class)
+    params = check_params(t, band, target, policy, seed, min_per_class)
     k = int(previous.report["num_classes"])
     inputs = dict(previous.report.get("inputs", {}))
     return _build(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from idsight.faces.centres import class_centres, shard_range, torch_all_reduce
-from idsight.faces.curate import curate
+from idsight.faces.curate import check_params, curate
 from idsight.faces.embed import FaceEmbedder, embed_images, face_rows
 from idsight.faces.report import BASE_KEPT, Curation
 
@@ -104,6 +104,9 @@ def run_curation(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Curation | None:
     """Steps 1-5 of the module docstring; returns the curation on rank 0 (None on other ranks)."""
+    check_params(
+        opts.t, opts.band, opts.target, opts.policy, opts.seed, opts.min_per_class
+    )  # before any work
     rank, world, barrier = _dist()
     shard = (rank, world)
     out = Path(out)
@@ -160,6 +163,7 @@ def premodel_config(root: str | Path, num_classes: int, out_dir: str | Path) -> 
             "train": {"augment": dict(FACE_AUGMENT)},
             "val": None,
             "batch_size": 64,
+            "drop_last": True,  # batch norm needs more than one face per batch
             "num_workers": 1,
         },
         "optim": {"name": "adamw", "lr": 2.0e-3, "weight_decay": 5.0e-4, "scheduler": "cosine", "warmup": 50},

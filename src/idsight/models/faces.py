@@ -36,8 +36,10 @@ class Embedder(nn.Module):
         self.body = create_backbone(backbone, pretrained=pretrained)
         if type(self.body).__name__ == "MobileNetV3":  # its conv_head belongs to forward_head: unused here
             self.body.conv_head = nn.Identity()
-        with torch.no_grad():
+        with torch.no_grad():  # the feature map's shape (eval: batch norm cannot train on one 1x1 map)
+            self.body.eval()
             c, h, w = self.body.forward_features(torch.zeros(1, 3, input_size, input_size)).shape[1:]  # type: ignore[operator]
+            self.body.train()
         self.gdc = nn.Sequential(nn.Conv2d(c, c, (h, w), groups=c, bias=False), nn.BatchNorm2d(c))
         self.fc = nn.Linear(c, dim, bias=False)
         self.bn = nn.BatchNorm1d(dim)

@@ -113,10 +113,19 @@ def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | N
             allowed = 2 if len(lk) >= 10 else 1 if len(lk) >= 5 else 0
             if allowed and abs(len(lk) - len(key)) <= allowed and edit_distance(key, lk) <= allowed:
                 best = max(best or 0, len(lab))
+            elif _hangul_near(key, lk):
+                best = max(best or 0, len(lab))
         if best is None:
             return None
         matched += best - 1  # an exact label of the same length wins over a near one (ISSUER, ISSUED)
     return matched, ""
+
+
+def _hangul_near(key: str, label: str) -> bool:
+    """A Hangul label of two or more syllables with one letter (jamo) misread: ``이를`` for ``이름``."""
+    if len(key) != len(label) or len(label) < 2 or not all("\uac00" <= c <= "\ud7a3" for c in key + label):
+        return False
+    return edit_distance(_jamo(key), _jamo(label)) <= 1
 
 
 def _starts_with(text: str, label: str) -> bool:
@@ -246,6 +255,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
 
     # labels: anchors (a label alone) and inline labels (label + value)
     inline: dict[int, tuple[str, str]] = {}  # line -> (field, value text)
+    weak: set[int] = set()  # inline labels whose rest does not read as the field's format
     anchors: dict[str, list[int]] = {}
     labels: dict[int, str] = {}
     for i, line in enumerate(lines):
@@ -262,9 +272,14 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
         labels[i] = name
         if rest and rule_accepts(spec, name, rest, lines, i):
             inline[i] = (name, rest)
+            if spec.field(name).format.parse(rest) is None:
+                # ``Name / 01``: the rest is more likely a misread second label than the value, which
+                # may lie below: the line is also an anchor, and its own text a weak candidate
+                anchors.setdefault(name, []).append(i)
+                weak.add(i)
         else:
             anchors.setdefault(name, []).append(i)
-    anchor_lines = {i for ids in anchors.values() for i in ids}
+    anchor_lines = {i for ids in anchors.values() for i in ids} - weak
 
     # candidates: (score, field order, reading order, field, line, value)
     reading = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (lines[i].cy, lines[i].box[0])))}
@@ -283,7 +298,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
                 scored = (" ".join(text.split()), 0.1)  # labelled but unreadable as the format
             value, score = scored
             if i in inline:
-                score += LABEL_INLINE
+                score += LABEL_INLINE if i not in weak else LABEL_INLINE / 2
             near = max((_below_or_beside(line, lines[a]) for a in anchors.get(rule.name, [])), default=0.0)
             score += LABEL_ANCHOR * near
             others = max(

@@ -227,7 +227,7 @@ class SuffixFormat:
         """The suffix is attached to the word before it (``사하구 청 장`` -> ``사하구청장``); a suffix
         of 3 or more characters after a Hangul syllable, with one character after its first misread
         (``구창장``, or ``구청:`` where the seal covers the last), is corrected."""
-        value = squash(text)
+        value = re.sub(r"^[^\uac00-\ud7a3]*\s", "", squash(text))  # a leading serial number or marks
         compact = value.replace(" ", "")
         if len(compact) <= max(map(len, self.suffixes)):
             return None
@@ -239,7 +239,40 @@ class SuffixFormat:
             near = sum(a != b for a, b in zip(tail, suffix, strict=True)) == 1 and tail[0] == suffix[0]
             if n >= 3 and near and is_hangul(compact[-n - 1]):
                 return Parsed(_attach(value, suffix), 0.8)
+        return self._under_seal(value)
+
+    def _under_seal(self, value: str) -> Parsed | None:
+        """The issuer's seal is printed over its last syllable, which is then lost, misread, or read as
+        marks (``부천시쟁2)``, ``아산시3``, ``송파구청``, ``여수시:``). With at least two words (a region and
+        a place), marks after the text are dropped, and a suffix whose last letter is missing or
+        replaced by one syllable is completed when the last word holds a place name of two or more
+        syllables before it; a one-letter stem (``시``) also needs a sign of the seal (a misread
+        syllable or marks), since a place name may end with it."""
+        stripped = re.sub(r"[^\uac00-\ud7a3]+$", "", value)
+        marks = stripped != value
+        if len(stripped.split()) < 2:
+            return None
+        word = stripped.split()[-1]
+        for suffix in self.suffixes:
+            stem = suffix[:-1]
+            for lost in (0, 1):  # the last letter lost, or misread as one syllable
+                body = word[: len(word) - lost]
+                place = body[: -len(stem)]  # a place name of 2 or more syllables (not a name's 시)
+                if not body.endswith(stem) or len(place) < 2 or not all(map(is_hangul, place)):
+                    continue
+                if len(stem) < 2 and not (lost or marks):
+                    continue
+                return Parsed(_drop_letters(stripped, len(stem) + lost) + suffix, 0.6)
         return None
+
+
+def _drop_letters(value: str, n: int) -> str:
+    """``value`` without its last ``n`` non-space letters, right-stripped."""
+    head = value
+    while n:
+        n -= not head[-1].isspace()
+        head = head[:-1]
+    return head.rstrip()
 
 
 def _attach(value: str, suffix: str) -> str:
