@@ -166,6 +166,13 @@ def _below_or_beside(line: TextLine, anchor: TextLine) -> float:
     return 0.0
 
 
+def _gap(line: TextLine, anchor: TextLine) -> float:
+    """How far ``line`` starts from its label: right of it on the same row, or below it."""
+    if abs(line.cy - anchor.cy) <= 0.7 * max(anchor.height, line.height):
+        return max(0.0, line.box[0] - anchor.box[2])
+    return max(0.0, line.box[1] - anchor.box[3]) + 0.5 * abs(line.box[0] - anchor.box[0])
+
+
 def _value_score(rule: FieldRule, text: str) -> tuple[str, float] | None:
     parsed = rule.format.parse(text)
     if parsed is None:
@@ -281,6 +288,17 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
             anchors.setdefault(name, []).append(i)
     anchor_lines = {i for ids in anchors.values() for i in ids} - weak
 
+    # each label's nearest line below or beside it
+    nearest: dict[int, int] = {}
+    for a in {i for ids in anchors.values() for i in ids}:
+        placed = [
+            (_gap(lines[k], lines[a]), k)
+            for k in range(n)
+            if k != a and k not in used and k not in anchor_lines and _below_or_beside(lines[k], lines[a]) > 0
+        ]
+        if placed:
+            nearest[a] = min(placed)[1]
+
     # candidates: (score, field order, reading order, field, line, value)
     reading = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (lines[i].cy, lines[i].box[0])))}
     cands = []
@@ -307,6 +325,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
                     for f, ids in anchors.items()
                     if f != rule.name
                     for a in ids
+                    if nearest.get(a) == i  # another field's label counts against its nearest line only
                 ),
                 default=0.0,
             )
