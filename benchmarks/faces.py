@@ -148,7 +148,8 @@ def main() -> None:
         "sets": {k: {"identities": v[0], "nir_setting": v[1]} for k, v in SETS.items()},
         "idsight_model": str(args.model),
         "idsight_input_size": size,
-        "idsight_parameters_per_branch": sum(p.numel() for p in net.branches["vis"].parameters()),
+        "idsight_parameters": sum(p.numel() for p in net.branches.parameters()),
+        "idsight_branches": "one shared network" if net.shared_branch else "visible + infrared",
         "ms_per_face_1_thread": latency,
         "results": results,
     }

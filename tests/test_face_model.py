@@ -135,3 +135,12 @@ def test_distillation_pulls_both_branches_to_the_teacher() -> None:
     assert float(out["distill_ir"].detach()) < 0.5 * float(first["distill_ir"].detach())
     no_teacher = task(net, {k: v for k, v in batch.items() if k != "teacher"})
     assert "distill" not in no_teacher  # nothing to distil from: the identity losses alone
+
+
+def test_one_shared_branch_serves_both_spectra() -> None:
+    torch.manual_seed(0)
+    two, one = _net().eval(), _net(shared_branch=True).eval()
+    assert sum(p.numel() for p in one.parameters()) < 0.6 * sum(p.numel() for p in two.parameters())
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.allclose(one.embed(x, spectrum="vis"), one.embed(x, spectrum="nir"))
+    assert not torch.allclose(two.embed(x, spectrum="vis"), two.embed(x, spectrum="nir"))

@@ -90,6 +90,7 @@ class VisIRFaceNet(nn.Module):
         embedding_dim: int = 128,
         head: str = "arcface",
         shared_head: bool = True,
+        shared_branch: bool = False,
         input_size: int = 112,
         pretrained: str | None = None,
     ) -> None:
@@ -99,9 +100,14 @@ class VisIRFaceNet(nn.Module):
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.input_size, self.embedding_dim, self.shared_head = input_size, embedding_dim, shared_head
-        self.branches = nn.ModuleDict(
-            {s: Embedder(backbone, embedding_dim, input_size, pretrained) for s in SPECTRA}
-        )
+        self.shared_branch = shared_branch
+        if shared_branch:  # one network for both spectra (the baseline the two branches are compared with)
+            one = Embedder(backbone, embedding_dim, input_size, pretrained)
+            self.branches = nn.ModuleDict({"vis": one})
+        else:
+            self.branches = nn.ModuleDict(
+                {s: Embedder(backbone, embedding_dim, input_size, pretrained) for s in SPECTRA}
+            )
 
         def make() -> nn.Module:
             return (
@@ -115,6 +121,9 @@ class VisIRFaceNet(nn.Module):
     def head(self, spectrum: str) -> nn.Module:
         return self.heads["shared"] if self.shared_head else self.heads[spectrum]
 
+    def branch(self, spectrum: str) -> nn.Module:
+        return self.branches["vis"] if self.shared_branch else self.branches[spectrum]
+
     def forward(
         self, *, vis: Tensor | None = None, nir: Tensor | None = None, label: Tensor | None = None
     ) -> dict[str, Tensor]:
@@ -122,7 +131,7 @@ class VisIRFaceNet(nn.Module):
         for spectrum, x in (("vis", vis), ("nir", nir)):
             if x is None:
                 continue
-            emb = self.branches[spectrum](x)
+            emb = self.branch(spectrum)(x)
             out[f"{spectrum}_embedding"] = emb
             out[f"{spectrum}_logits"] = self.head(spectrum)(emb, label)
         return out
@@ -132,7 +141,7 @@ class VisIRFaceNet(nn.Module):
         """L2-normalised embeddings (B, embedding_dim) of faces seen in ``spectrum``."""
         if spectrum not in SPECTRA:
             raise ValueError(f"spectrum must be one of {', '.join(SPECTRA)}, not {spectrum!r}")
-        return F.normalize(self.branches[spectrum](image))
+        return F.normalize(self.branch(spectrum)(image))
 
 
 @MODELS.register("vis_ir_facenet")
@@ -143,17 +152,20 @@ def vis_ir_facenet(
     embedding_dim: int = 128,
     head: str = "arcface",
     shared_head: bool = True,
+    shared_branch: bool = False,
     input_size: int = 112,
     pretrained: str | None = None,
 ) -> VisIRFaceNet:
     """Two branches (visible, near-infrared) of a timm backbone + GDC embedding, with a softmax or
-    ArcFace identity head, shared or one per branch. ``pretrained``: see ``create_backbone``."""
+    ArcFace identity head, shared or one per branch; ``shared_branch``: one network for both spectra
+    instead. ``pretrained``: see ``create_backbone``."""
     return VisIRFaceNet(
         num_classes=num_classes,
         backbone=backbone,
         embedding_dim=embedding_dim,
         head=head,
         shared_head=shared_head,
+        shared_branch=shared_branch,
         input_size=input_size,
         pretrained=pretrained,
     )

@@ -291,13 +291,13 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
     # each label's nearest line below or beside it
     nearest: dict[int, int] = {}
     for a in {i for ids in anchors.values() for i in ids}:
-        placed = [
+        by_gap = [
             (_gap(lines[k], lines[a]), k)
             for k in range(n)
             if k != a and k not in used and k not in anchor_lines and _below_or_beside(lines[k], lines[a]) > 0
         ]
-        if placed:
-            nearest[a] = min(placed)[1]
+        if by_gap:
+            nearest[a] = min(by_gap)[1]
 
     # candidates: (score, field order, reading order, field, line, value)
     reading = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (lines[i].cy, lines[i].box[0])))}
