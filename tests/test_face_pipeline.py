@@ -252,3 +252,19 @@ def test_curate_cli_bad_parameters_and_pre_model(tmp_path: Path) -> None:
     assert (tmp_path / "p" / "pre-model.safetensors").is_file()
     rows = _manifest(tmp_path / "p")
     assert len(rows) == 6 and {r["source"] for r in rows} == {"base"}
+
+
+def test_several_faces_policy() -> None:
+    from skimage import data
+
+    from idsight.faces.align import FaceAligner
+
+    img = data.astronaut()
+    small = np.zeros((512, 410, 3), np.uint8)
+    small[:410] = cv2.resize(img, (410, 410))
+    two = np.hstack([img, small])  # the astronaut twice, the second smaller
+    aligner = FaceAligner("dlib")
+    assert len([f for f in aligner.detect(two) if f.score > 0.5]) >= 2
+    assert aligner.best(two).shape == (112, 112, 3)  # the largest
+    with pytest.raises(BadImageError, match="two.png: .*faces found; give an image of one face"):
+        aligner.best(two, path="two.png", several="refuse")

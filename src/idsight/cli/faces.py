@@ -86,6 +86,9 @@ def verify(
         bool, typer.Option("--reference-is-face", help="CARD is a face image, not a card.")
     ] = False,
     aligner: Annotated[str, typer.Option(help="Face detector: dlib or opencv.")] = "dlib",
+    several: Annotated[
+        str, typer.Option(help="A live image of several faces: largest (take it) or refuse.")
+    ] = "largest",
     aligned: Annotated[
         bool, typer.Option("--aligned", help="The images are aligned face crops already: no detection.")
     ] = False,
@@ -97,6 +100,8 @@ def verify(
 
     if spectrum not in ("vis", "nir"):
         fail(f"--spectrum must be vis or nir, not {spectrum!r}")
+    if several not in ("largest", "refuse"):
+        fail(f"--several must be largest or refuse, not {several!r}")
     net = load_face_model(model)
     pairing = "vis-vis" if spectrum == "vis" else "nir-vis"
     thr = threshold(net, pairing, far, path=model)
@@ -106,7 +111,7 @@ def verify(
     else:
         align = FaceAligner(aligner)
         ref = align.best(ref_img, path=card) if reference_is_face else card_face(ref_img, align, path=card)
-        live = align.best(live_img, path=face)
+        live = align.best(live_img, path=face, several=several)
     score = match(net, ref, live, reference_spectrum="vis", live_spectrum=spectrum)
     decision = "match" if score > thr else "no match"
     out.print(

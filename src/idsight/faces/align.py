@@ -29,6 +29,7 @@ SIZE = 112
 LEFT_EYE, RIGHT_EYE = (38.29, 51.70), (73.53, 51.50)
 UNDER_NOSE = (56.03, 75.5)
 BACKENDS = ("dlib", "opencv")
+SEVERAL = ("largest", "refuse")  # what to do with an image of several faces
 
 
 @dataclass
@@ -126,12 +127,18 @@ class FaceAligner:
             rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
 
-    def best(self, rgb: np.ndarray, *, path: object = None) -> np.ndarray:
-        """The aligned crop of the most confident face; BadImageError naming ``path`` when none."""
+    def best(self, rgb: np.ndarray, *, path: object = None, several: str = "largest") -> np.ndarray:
+        """The aligned crop of the face; BadImageError naming ``path`` when there is none, or, with
+        ``several="refuse"``, when there is more than one (``"largest"`` takes the largest)."""
+        if several not in SEVERAL:
+            raise ValueError(f"several must be one of {', '.join(SEVERAL)}, not {several!r}")
         faces = self.detect(rgb)
         if not faces:
             raise BadImageError(f"no face found ({self.backend} detector)", path=path)
-        return self.align(rgb, faces[0])
+        if len(faces) > 1 and several == "refuse":
+            raise BadImageError(f"{len(faces)} faces found; give an image of one face", path=path)
+        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        return self.align(rgb, largest)
 
 
 def card_face(rgb: np.ndarray, aligner: FaceAligner, *, path: object = None) -> np.ndarray:
