@@ -166,9 +166,13 @@ def _below_or_beside(line: TextLine, anchor: TextLine) -> float:
     return 0.0
 
 
+def _same_row(line: TextLine, anchor: TextLine) -> bool:
+    return abs(line.cy - anchor.cy) <= 0.7 * max(anchor.height, line.height)
+
+
 def _gap(line: TextLine, anchor: TextLine) -> float:
     """How far ``line`` starts from its label: right of it on the same row, or below it."""
-    if abs(line.cy - anchor.cy) <= 0.7 * max(anchor.height, line.height):
+    if _same_row(line, anchor):
         return max(0.0, line.box[0] - anchor.box[2])
     return max(0.0, line.box[1] - anchor.box[3]) + 0.5 * abs(line.box[0] - anchor.box[0])
 
@@ -325,7 +329,8 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
                     for f, ids in anchors.items()
                     if f != rule.name
                     for a in ids
-                    if nearest.get(a) == i  # another field's label counts against its nearest line only
+                    # another field's label on the same row counts against its nearest line only
+                    if nearest.get(a) == i or not _same_row(line, lines[a])
                 ),
                 default=0.0,
             )
