@@ -318,15 +318,24 @@ class EmbeddingStore:
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """``(start, embeddings[start:end], labels[start:end])`` for rows ``[start, stop)`` in chunks of ``size``.
 
-        The slices are memory-mapped views (read-only, in the store's dtype): convert what you keep.
+        Each chunk is read from the files into its own arrays (in the store's dtype), so a pass over
+        the store keeps one chunk resident, not the pages of a memory map (which count towards RSS).
         """
         _check_chunk(size)
         stop = self.n if stop is None else stop
         if not 0 <= start <= stop <= self.n:
             raise ValueError(f"rows [{start}, {stop}) are not inside [0, {self.n})")
-        for s in range(start, stop, size):
-            e = min(s + size, stop)
-            yield s, self.embeddings[s:e], self.labels[s:e]
+        if start == stop:
+            return
+        dtype = np.dtype(DTYPES[self.dtype][0])
+        row = dtype.itemsize * self.dim
+        with self.embeddings_path.open("rb") as fe, self.labels_path.open("rb") as fl:
+            fe.seek(start * row)
+            fl.seek(start * 8)
+            for s in range(start, stop, size):
+                e = min(s + size, stop)
+                emb = np.fromfile(fe, dtype=dtype, count=(e - s) * self.dim).reshape(e - s, self.dim)
+                yield s, emb, np.fromfile(fl, dtype="<i8", count=e - s)
 
     def iter_paths(self) -> Iterator[str]:
         """The image paths in row order, streamed from ``paths.txt`` (nothing held in memory)."""
