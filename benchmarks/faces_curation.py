@@ -7,8 +7,9 @@
    the 21 held-out ones, which no idsight face model trains on) gets
    ``--views`` varied views; then noise is injected: 10% more images, each a view of another identity,
    plus ``--patches`` non-face patches from ``lfw_subset`` (its images 100-199). Curation (embed,
-   centres, keep cosine >= t, default t = 0.65) runs with dlib's encoder and with idsight's model;
-   precision and recall of what it removes are scored against the injected noise.
+   centres, keep cosine >= t, default t = 0.65) runs with dlib's encoder and with idsight's model,
+   on the raw embeddings and centred on their mean (``idsight curate --centre``); precision and recall
+   of what it removes are scored against the injected noise.
 2. **Scale**: ``--identities`` x 10 random 512-d float16 embeddings (clustered per identity, a few
    outliers) written to a store, then centres + filter by idsight's streaming pass, against a naive
    version that loads everything into memory, in the same run (each in its own process, so that peak
@@ -73,7 +74,7 @@ def noisy_set(
 def quality(
     embedder: Any, images: list[np.ndarray], labels: list[int], noise: list[bool], names: list[str], t: float
 ) -> dict[str, Any]:
-    from idsight.faces.centres import class_centres
+    from idsight.faces.centres import class_centres, mean_embedding
     from idsight.faces.curate import curate
     from idsight.faces.report import BASE_DROPPED
     from idsight.faces.store import EmbeddingStore
@@ -89,13 +90,18 @@ def quality(
                 )
         store = EmbeddingStore.open(Path(tmp) / "s")
         embed_s = time.perf_counter() - t0
-        cur = curate(store, class_centres(store), t=t, policy="none")
-        removed = cur.stage == BASE_DROPPED
-    truth = np.array(noise)
+        out = {}
+        for variant in ("raw", "centred"):
+            mean = mean_embedding(store) if variant == "centred" else None
+            cur = curate(store, class_centres(store, offset=mean), t=t, policy="none", mean=mean)
+            out[variant] = _scores(cur.stage == BASE_DROPPED, np.array(noise), cur.similarity)
+    return {**out, "embed_seconds": round(embed_s, 1)}
+
+
+def _scores(removed: np.ndarray, truth: np.ndarray, sim: np.ndarray) -> dict[str, Any]:
     tp = int(np.sum(removed & truth))
     precision = tp / max(1, int(removed.sum()))
     recall = tp / max(1, int(truth.sum()))
-    sim = cur.similarity
     return {
         "removed": int(removed.sum()),
         "noise": int(truth.sum()),
@@ -103,7 +109,6 @@ def quality(
         "recall": round(recall, 4),
         "clean_similarity_median": round(float(np.median(sim[~truth])), 4),
         "noise_similarity_median": round(float(np.median(sim[truth])), 4),
-        "embed_seconds": round(embed_s, 1),
     }
 
 

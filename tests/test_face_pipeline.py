@@ -97,7 +97,8 @@ def _rank(rank: int, world: int, port: int, data: str, out: str) -> None:
     import torch.distributed as dist
 
     try:
-        run_curation(data, out, PixelEmbedder(), CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4))
+        opts = CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4, centre=True)
+        run_curation(data, out, PixelEmbedder(), opts)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -108,12 +109,14 @@ def test_two_gloo_ranks_give_the_same_curation_as_one(tmp_path: Path) -> None:
 
     data = _write_faces(tmp_path / "faces", identities=3, views=5)
     one, two = tmp_path / "one", tmp_path / "two"
-    run_curation(data, one, PixelEmbedder(), CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4))
+    opts = CurateOptions(t=0.5, copies=1, band=(0.3, 0.999), target=4, centre=True)
+    run_curation(data, one, PixelEmbedder(), opts)
     mp.spawn(_rank, args=(2, _free_port(), str(data), str(two)), nprocs=2, join=True)
     a, b = _manifest(one), _manifest(two)
     assert [(r["stage"], r["label"]) for r in a] == [(r["stage"], r["label"]) for r in b]
     np.testing.assert_allclose([r["similarity"] for r in a], [r["similarity"] for r in b], atol=1e-6)
     np.testing.assert_allclose(np.load(one / "centres.npy"), np.load(two / "centres.npy"), atol=1e-6)
+    np.testing.assert_allclose(np.load(one / "mean.npy"), np.load(two / "mean.npy"), atol=1e-6)
     assert not (two / "base.store.shards").exists()
     assert EmbeddingStore.open(two / "base.store").n == EmbeddingStore.open(one / "base.store").n
 
@@ -268,3 +271,28 @@ def test_several_faces_policy() -> None:
     assert aligner.best(two).shape == (112, 112, 3)  # the largest
     with pytest.raises(BadImageError, match="two.png: .*faces found; give an image of one face"):
         aligner.best(two, path="two.png", several="refuse")
+
+
+def test_centring_matches_numpy_and_spreads_a_narrow_cone(tmp_path: Path) -> None:
+    from idsight.faces.centres import class_centres, mean_embedding, similarities
+
+    rng = np.random.default_rng(0)
+    common = 5 * rng.standard_normal(16)  # every row near one direction, as dlib's descriptors are
+    labels = np.repeat(np.arange(4), 5)
+    x = common + rng.standard_normal((4, 16))[labels] + 0.3 * rng.standard_normal((20, 16))
+    with EmbeddingStore.create(tmp_path / "s", 16, "float32", identities=4) as w:
+        w.append(x, labels, [f"r{i}" for i in range(20)])
+    store = EmbeddingStore.open(tmp_path / "s")
+    mean = mean_embedding(store, chunk=7)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(mean, xn.mean(0), atol=1e-6)
+    y = (xn - mean) / np.linalg.norm(xn - mean, axis=1, keepdims=True)
+    c = np.stack([y[labels == k].mean(0) for k in range(4)])
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    centres = class_centres(store, chunk=7, offset=mean)
+    np.testing.assert_allclose(centres, c, atol=1e-5)
+    cos = np.concatenate([v for _, v in similarities(store, centres, chunk=7, offset=mean)])
+    np.testing.assert_allclose(cos, (y * c[labels]).sum(1), atol=1e-5)
+    raw = class_centres(store)
+    other_raw = float(raw[0] @ raw[1])
+    assert other_raw > 0.8 and float(centres[0] @ centres[1]) < other_raw - 0.5  # spread apart

@@ -34,6 +34,9 @@ def curate(
     seed: int = 0,
     min_per_class: Annotated[int, typer.Option(min=0, help="Report identities left below this.")] = 1,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    centre: Annotated[
+        bool, typer.Option("--centre", help="Centre the embeddings on their mean first (use with dlib).")
+    ] = False,
     pre_model_set: Annotated[
         list[str] | None,
         typer.Option(
@@ -56,7 +59,7 @@ def curate(
         spec = str(train_premodel(data, out_dir, overrides=pre_model_set))
     opts = CurateOptions(
         t=t, band=band, copies=copies, target=target, policy=policy, seed=seed,
-        min_per_class=min_per_class, batch_size=batch_size,
+        min_per_class=min_per_class, batch_size=batch_size, centre=centre,
     )  # fmt: skip
     try:
         res = run_curation(data, out_dir, build_embedder(spec), opts, progress=out.print)

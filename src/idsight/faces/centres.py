@@ -50,16 +50,46 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", x, x))
 
 
-def _normalised(store: EmbeddingStore, start: int, emb: np.ndarray) -> np.ndarray:
-    """A float32 copy of one chunk with L2-normalised rows (an all-zero row stays zero)."""
+def _normalised(
+    store: EmbeddingStore, start: int, emb: np.ndarray, offset: np.ndarray | None = None
+) -> np.ndarray:
+    """A float32 copy of one chunk with L2-normalised rows (an all-zero row stays zero); with
+    ``offset`` (see :func:`mean_embedding`), the normalised rows minus it, normalised again."""
     x = np.array(emb, dtype=np.float32)
     finite = np.isfinite(x).all(axis=1)
     if not finite.all():
         row = start + int(np.flatnonzero(~finite)[0])
         raise BadDataError(f"row {row} is not finite (NaN or inf)", path=store.embeddings_path)
-    norms = _row_norms(x)
-    x /= np.maximum(norms, _EPS)[:, None]
+    x /= np.maximum(_row_norms(x), _EPS)[:, None]
+    if offset is not None:
+        x -= offset
+        x /= np.maximum(_row_norms(x), _EPS)[:, None]
     return x
+
+
+def mean_embedding(
+    store: EmbeddingStore,
+    *,
+    chunk: int = 65536,
+    shard: tuple[int, int] = (0, 1),
+    reduce: Reducer | None = None,
+) -> np.ndarray:
+    """The ``(D,)`` mean of the store's L2-normalised rows, in one streaming pass (``reduce`` as for
+    :func:`class_centres`). Some embedders (dlib's) put every face within a narrow cone, so that the
+    cosine of two different people is still ~0.9; subtracting this mean (``offset=``) spreads them,
+    and a threshold such as 0.65 then means the same for every embedder."""
+    _check_chunk(chunk)
+    lo, hi = shard_range(store.n, *shard)
+    sums = np.zeros((1, store.dim), dtype=np.float32)
+    counts = np.zeros(1, dtype=np.int64)
+    for start, emb, _ in store.chunks(chunk, start=lo, stop=hi):
+        sums[0] += _normalised(store, start, emb).sum(0)
+        counts[0] += len(emb)
+    if reduce is not None:
+        out = reduce(sums, counts)
+        if out is not None:
+            sums, counts = (np.asarray(a) for a in out)
+    return (sums[0] / max(1, int(counts[0]))).astype(np.float32)
 
 
 def _checked_labels(store: EmbeddingStore, start: int, labels: np.ndarray, k: int) -> np.ndarray:
@@ -95,8 +125,10 @@ def class_centres(
     chunk: int = 65536,
     shard: tuple[int, int] = (0, 1),
     reduce: Reducer | None = None,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The ``(K, D)`` float32 class centres: per identity, the L2-normalised sum of its L2-normalised rows.
+    """The ``(K, D)`` float32 class centres: per identity, the L2-normalised sum of its L2-normalised rows
+    (with ``offset``, of its rows centred as :func:`_normalised` does).
 
     One streaming pass over this shard's contiguous rows (:func:`shard_range`), holding the ``(K, D)``
     float32 sums, the ``(K,)`` counts and one chunk. ``reduce(sums, counts)`` runs before normalising (e.g.
@@ -111,7 +143,7 @@ def class_centres(
     counts = np.zeros(k, dtype=np.int64)
     for start, emb, labels in store.chunks(chunk, start=lo, stop=hi):
         lab = _checked_labels(store, start, labels, k)
-        _accumulate(sums, counts, _normalised(store, start, emb), lab)
+        _accumulate(sums, counts, _normalised(store, start, emb, offset), lab)
     if reduce is not None:
         out = reduce(sums, counts)
         if out is not None:
@@ -168,6 +200,7 @@ def similarities(
     *,
     chunk: int = 65536,
     shard: tuple[int, int] = (0, 1),
+    offset: np.ndarray | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Per chunk, ``(start, cos)``: each row's cosine to its *own* class centre, float32 in ``[-1, 1]``.
 
@@ -179,6 +212,6 @@ def similarities(
     lo, hi = shard_range(store.n, *shard)
     for start, emb, labels in store.chunks(chunk, start=lo, stop=hi):
         lab = _checked_labels(store, start, labels, c.shape[0])
-        x = _normalised(store, start, emb)
+        x = _normalised(store, start, emb, offset)
         cos = np.einsum("ij,ij->i", x, c[lab])
         yield start, np.clip(cos, -1.0, 1.0, out=cos)

@@ -288,6 +288,7 @@ def curate(
     seed: int = 0,
     min_per_class: int = 1,
     chunk: int = 65536,
+    mean: np.ndarray | None = None,
 ) -> Curation:
     """Filter the base (cosine >= ``t``) and augmented (cosine in ``(a, b)``) images and equalise the classes.
 
@@ -296,7 +297,8 @@ def curate(
     docstring for the stages. With ``policy="cap_and_fill"`` and a ``target``, classes are under-sampled /
     filled to ``target`` (seeded); with ``target=None`` or ``policy="none"`` nothing is balanced.
     The report counts classes whose final count is below ``min_per_class`` (and names up to 20 of them); it
-    does not drop them.
+    does not drop them. ``mean``: the mean the centres were centred on
+    (:func:`~idsight.faces.centres.mean_embedding`), applied to every row the same way.
     """
     params = check_params(t, band, target, policy, seed, min_per_class)
     _check_chunk(chunk)
@@ -324,7 +326,7 @@ def curate(
     source = np.zeros(n, dtype=np.int8)
     offset = 0
     for i, store in enumerate(stores):
-        for start, cos in similarities(store, c, chunk=chunk):
+        for start, cos in similarities(store, c, chunk=chunk, offset=mean):
             sim[offset + start : offset + start + len(cos)] = cos
         label[offset : offset + store.n] = store.labels  # range-checked by similarities
         source[offset : offset + store.n] = i
@@ -332,6 +334,7 @@ def curate(
     inputs = {
         "base": str(base.root),
         "augmented": None if augmented is None else str(augmented.root),
+        "centred": mean is not None,
     }
     return _build(source, label, sim, k, base.identities, params, inputs, _StorePaths(stores))
 

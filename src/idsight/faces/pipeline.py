@@ -5,6 +5,8 @@ augmentation, equalisation, and its files.
    data set, all identities (``configs/faces_premodel.yaml`` with the data set's root), and embeds it;
 1. **embed** every image into ``OUT/base.store`` (sharded under ``torchrun``);
 2. **centres**: each identity's mean normalised embedding (one streaming pass; ranks all-reduce);
+   with ``centre``, the embeddings are first centred on their overall mean (one more pass), which
+   dlib's encoder needs: it puts every face within a narrow cone;
 3. **base filter** at ``t``;
 4. **offline augmentation** of the kept base images (``copies`` per image, written to
    ``OUT/augmented/<identity>/``), embedded into ``OUT/augmented.store``, kept inside ``band``;
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from idsight.faces.centres import class_centres, shard_range, torch_all_reduce
+from idsight.faces.centres import class_centres, mean_embedding, shard_range, torch_all_reduce
 from idsight.faces.curate import check_params, curate
 from idsight.faces.embed import FaceEmbedder, embed_images, face_rows
 from idsight.faces.report import BASE_KEPT, Curation
@@ -54,6 +56,7 @@ class CurateOptions:
     seed: int = 0
     min_per_class: int = 1
     batch_size: int = 64
+    centre: bool = False  # subtract the mean embedding first (dlib's faces all lie in a narrow cone)
     augment: dict[str, Any] = field(default_factory=lambda: dict(FACE_AUGMENT))
 
 
@@ -117,10 +120,16 @@ def run_curation(
         embedder, rows, out / "base.store", identities=identities, num_classes=len(identities),
         batch_size=opts.batch_size, shard=shard, barrier=barrier,
     )  # fmt: skip
-    centres = class_centres(base, shard=shard, reduce=torch_all_reduce() if world > 1 else None)
+    reduce = torch_all_reduce() if world > 1 else None
+    offset = mean_embedding(base, shard=shard, reduce=reduce) if opts.centre else None
+    centres = class_centres(base, shard=shard, reduce=reduce, offset=offset)
     if rank == 0:
         np.save(out / "centres.npy", centres)
-    first = curate(base, centres, t=opts.t, band=opts.band, target=None, policy="none", seed=opts.seed)
+        if offset is not None:
+            np.save(out / "mean.npy", offset)
+    first = curate(
+        base, centres, t=opts.t, band=opts.band, target=None, policy="none", seed=opts.seed, mean=offset
+    )
     kept = [rows[i] for i in np.flatnonzero(first.stage[: base.n] == BASE_KEPT)]
     augmented = None
     if opts.copies > 0 and kept:
@@ -136,7 +145,7 @@ def run_curation(
         return None
     result = curate(
         base, centres, t=opts.t, augmented=augmented, band=opts.band, target=opts.target,
-        policy=opts.policy, seed=opts.seed, min_per_class=opts.min_per_class,
+        policy=opts.policy, seed=opts.seed, min_per_class=opts.min_per_class, mean=offset,
     )  # fmt: skip
     result.write(out)
     return result
