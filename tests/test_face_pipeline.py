@@ -14,6 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 import idsight.data.faces  # noqa: F401  (registers the data sets)
+import idsight.errors
 import idsight.models  # noqa: F401  (registers the builders)
 from idsight.cli.main import app
 from idsight.data.synth.faces import identity_split, source_faces, vary
@@ -296,3 +297,21 @@ def test_centring_matches_numpy_and_spreads_a_narrow_cone(tmp_path: Path) -> Non
     raw = class_centres(store)
     other_raw = float(raw[0] @ raw[1])
     assert other_raw > 0.8 and float(centres[0] @ centres[1]) < other_raw - 0.5  # spread apart
+
+
+def test_an_identity_with_one_image_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    data = _write_faces(tmp_path / "faces", identities=2, views=3, outlier=False)
+    lone = data / "lone"
+    lone.mkdir()
+    (data / "id0" / "v0.png").rename(lone / "only.png")
+    said: list[str] = []
+    res = run_curation(
+        data, tmp_path / "c", PixelEmbedder(), CurateOptions(t=0.5, copies=0), progress=said.append
+    )
+    assert res is not None and any("1 identities have one image (first: lone)" in s for s in said)
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert report["single_image_identities"] == {"count": 1, "first": ["lone"]}
+    assert len(_manifest(tmp_path / "c")) == 6
+    (data / "empty").mkdir()
+    with pytest.raises(idsight.errors.BadDataError, match="empty: identity folder has no images"):
+        run_curation(data, tmp_path / "d", PixelEmbedder(), CurateOptions(copies=0))

@@ -115,6 +115,13 @@ def run_curation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, identities = face_rows(root)
+    counts = np.bincount([lab for _, lab in rows], minlength=len(identities))
+    single = [identities[k] for k in np.flatnonzero(counts == 1)]
+    if single:
+        progress(
+            f"warning: {len(single)} identities have one image (first: {single[0]}); "
+            "an image is its own centre, so the filter keeps it unjudged"
+        )
     progress(f"embedding {len(rows)} images of {len(identities)} identities with {embedder.name}")
     base = embed_images(
         embedder, rows, out / "base.store", identities=identities, num_classes=len(identities),
@@ -147,6 +154,7 @@ def run_curation(
         base, centres, t=opts.t, augmented=augmented, band=opts.band, target=opts.target,
         policy=opts.policy, seed=opts.seed, min_per_class=opts.min_per_class, mean=offset,
     )  # fmt: skip
+    result.report["single_image_identities"] = {"count": len(single), "first": single[:20]}
     result.write(out)
     return result
 
