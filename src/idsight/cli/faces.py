@@ -138,7 +138,6 @@ def calibrate(
 ) -> None:
     """Compute thresholds at FAR 1e-2 and 1e-3 (vis-vis, nir-nir, nir-vis) and store them in the model."""
     import numpy as np
-    import torch
 
     from idsight.faces.recognizer import calibrate as thresholds
     from idsight.faces.recognizer import load_face_model, write_calibration
@@ -146,23 +145,14 @@ def calibrate(
     net = load_face_model(model)
     if data is not None:
         from idsight.data.faces import FacePairs
+        from idsight.faces.verify import embed_dataset
 
-        vis_set = FacePairs(root=data, spectra=["vis"], size=net.input_size)
-        nir_set = FacePairs(root=data, spectra=["nir"], size=net.input_size)
-        vis = np.concatenate(
-            [
-                net.embed(torch.stack([vis_set[i]["image"]]), spectrum="vis").numpy()
-                for i in range(len(vis_set))
-            ]
+        vis, lv = embed_dataset(
+            net, FacePairs(root=data, spectra=["vis"], size=net.input_size), spectrum="vis"
         )
-        nir = np.concatenate(
-            [
-                net.embed(torch.stack([nir_set[i]["image"]]), spectrum="nir").numpy()
-                for i in range(len(nir_set))
-            ]
+        nir, ln = embed_dataset(
+            net, FacePairs(root=data, spectra=["nir"], size=net.input_size), spectrum="nir"
         )
-        lv = np.array([int(vis_set[i]["label"]) for i in range(len(vis_set))])
-        ln = np.array([int(nir_set[i]["label"]) for i in range(len(nir_set))])
         if len(vis) != len(nir) or not np.array_equal(lv, ln):
             fail(f"{data}: calibration needs as many vis as nir images per identity")
         labels, source = lv, str(data)

@@ -15,13 +15,12 @@ returns the aligned face of its photo (trying the four orientations).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from idsight.errors import BadImageError, MissingDependencyError
+from idsight.errors import BadImageError
 
 SIZE = 112
 # InsightFace's 112x112 template: eye centres and nose tip; the point under the nose (dlib's fifth)
@@ -54,20 +53,11 @@ class FaceAligner:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.backend, self.size = backend, size
         if backend == "dlib":
-            try:
-                import dlib
+            from idsight.faces.embed import dlib_modules
 
-                with warnings.catch_warnings():  # it imports pkg_resources, deprecated
-                    warnings.simplefilter("ignore")
-                    import face_recognition_models as frm
-            except ImportError as err:
-                raise MissingDependencyError(
-                    f"the dlib face aligner needs dlib-bin and face_recognition_models ({err.name} is "
-                    "missing): pip install 'idsight[faces]', or use the opencv backend"
-                ) from None
+            dlib, frm = dlib_modules("the dlib face aligner", ", or use the opencv backend")
             self._detector = dlib.get_frontal_face_detector()
             self._landmarks = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-            self._rect = dlib.rectangle
         else:
             root = cv2.data.haarcascades  # type: ignore[attr-defined]
             self._face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")

@@ -41,6 +41,22 @@ class FaceEmbedder(Protocol):
         ...
 
 
+def dlib_modules(user: str, alternative: str = "") -> tuple[Any, Any]:
+    """``dlib`` and ``face_recognition_models`` (its weights), or one line saying what to install."""
+    try:
+        import dlib
+
+        with warnings.catch_warnings():  # it imports pkg_resources, deprecated
+            warnings.simplefilter("ignore")
+            import face_recognition_models
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"{user} needs dlib-bin and face_recognition_models ({err.name} is missing): "
+            f"pip install 'idsight[faces]'{alternative}"
+        ) from None
+    return dlib, face_recognition_models
+
+
 def _normalised(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
@@ -79,17 +95,7 @@ class DlibEmbedder:
     CHIP = 150
 
     def __init__(self) -> None:
-        try:
-            import dlib
-
-            with warnings.catch_warnings():  # it imports pkg_resources, deprecated
-                warnings.simplefilter("ignore")
-                import face_recognition_models
-        except ImportError as err:
-            raise MissingDependencyError(
-                f"the dlib embedder needs dlib-bin and face_recognition_models ({err.name} is missing): "
-                "pip install 'idsight[faces]'"
-            ) from None
+        dlib, face_recognition_models = dlib_modules("the dlib embedder")
         self.encoder = dlib.face_recognition_model_v1(
             face_recognition_models.face_recognition_model_location()
         )

@@ -84,3 +84,16 @@ def embed_pairs(
         nir.append(model.embed(batch["nir"], spectrum="nir").numpy())
         labels.append(batch["label"].numpy())
     return np.concatenate(vis), np.concatenate(nir), np.concatenate(labels)
+
+
+@torch.inference_mode()
+def embed_dataset(
+    model: Any, data: Dataset, *, spectrum: str, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised embeddings (by the branch of ``spectrum``) and labels of a data set of ``image`` items."""
+    model.eval()
+    emb, labels = [], []
+    for batch in DataLoader(data, batch_size=batch_size):
+        emb.append(model.embed(batch["image"], spectrum=spectrum).numpy())
+        labels.append(batch["label"].numpy())
+    return np.concatenate(emb), np.concatenate(labels)

@@ -79,8 +79,11 @@ class SoftmaxHead(nn.Module):
         return self.fc(emb)
 
 
+@MODELS.register("vis_ir_facenet")
 class VisIRFaceNet(nn.Module):
-    """See the module docstring."""
+    """Two branches (visible, near-infrared) of a timm backbone + GDC embedding, with a softmax or
+    ArcFace identity head, shared or one per branch; ``shared_branch``: one network for both spectra
+    instead. ``pretrained``: see ``create_backbone``. See the module docstring."""
 
     def __init__(
         self,
@@ -142,30 +145,3 @@ class VisIRFaceNet(nn.Module):
         if spectrum not in SPECTRA:
             raise ValueError(f"spectrum must be one of {', '.join(SPECTRA)}, not {spectrum!r}")
         return F.normalize(self.branch(spectrum)(image))
-
-
-@MODELS.register("vis_ir_facenet")
-def vis_ir_facenet(
-    *,
-    num_classes: int,
-    backbone: str = "mobilenetv3_small_100",
-    embedding_dim: int = 128,
-    head: str = "arcface",
-    shared_head: bool = True,
-    shared_branch: bool = False,
-    input_size: int = 112,
-    pretrained: str | None = None,
-) -> VisIRFaceNet:
-    """Two branches (visible, near-infrared) of a timm backbone + GDC embedding, with a softmax or
-    ArcFace identity head, shared or one per branch; ``shared_branch``: one network for both spectra
-    instead. ``pretrained``: see ``create_backbone``."""
-    return VisIRFaceNet(
-        num_classes=num_classes,
-        backbone=backbone,
-        embedding_dim=embedding_dim,
-        head=head,
-        shared_head=shared_head,
-        shared_branch=shared_branch,
-        input_size=input_size,
-        pretrained=pretrained,
-    )
