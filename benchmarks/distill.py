@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--kl-on-every-line",
         action="store_true",
         help="shifted: keep the per-timestep KL on reviewed lines the teacher misreads "
-        "(DistillConfig trust_reviews false; the behaviour before session 9)",
+        "(DistillConfig trust_reviews false: reviews do not override the teacher on those lines)",
     )
     ap.add_argument(
         "--min-teacher-confidence",
