@@ -331,3 +331,56 @@ def test_card_groups_keeps_columns_and_captions_with_their_card() -> None:
     caption = [line(1500, 900)]  # a lone line far below the second card joins the nearest card
     assert card_groups(card + far + caption) == [list(range(18)), list(range(18, 24))]
     assert card_groups(left[:3] + far[:3]) == [list(range(6))]  # too few lines to be two cards
+
+
+def test_calibrate_stores_the_best_height_scale_and_the_sweep(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from idsight.artifact import read_meta
+    from idsight.cli.main import app
+    from idsight.ocr import calibrate
+    from idsight.ocr.layoutfree import load_line_reader
+
+    reader = tmp_path / "reader.safetensors"
+    reader.write_bytes(Path("models/idsight-reader-open-student.safetensors").read_bytes())
+    seen: list[float] = []
+
+    def fake_score(r, folder: Path) -> float:  # noqa: ANN001  (reads nothing; peaks at 0.7)
+        assert (folder / "labels.jsonl").is_file()
+        seen.append(r.detector.height_scale)
+        return 1.0 - abs(r.detector.height_scale - 0.7)
+
+    monkeypatch.setattr(calibrate, "field_exact", fake_score)
+    argv = ["models", "calibrate", str(reader), "--count", "1"]
+    monkeypatch.setattr("sys.argv", ["idsight", *argv])  # the command the file records
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 0, res.output
+    assert seen == list(calibrate.SCALES)
+    meta = read_meta(reader)
+    assert meta["detector"]["kwargs"]["height_scale"] == 0.7
+    assert meta["calibration"]["detector"]["field_exact"]["0.7"] == 1.0
+    assert meta["commands"][-1] == f"idsight models calibrate {reader} --count 1"
+    assert load_line_reader(reader).detector.height_scale == 0.7
+    teacher = tmp_path / "teacher.safetensors"  # PP-OCR's detector has nothing to calibrate
+    teacher.write_bytes(Path("models/idsight-reader-open-teacher.safetensors").read_bytes())
+    res = CliRunner().invoke(app, ["models", "calibrate", str(teacher), "--count", "1"])
+    assert res.exit_code == 2 and "no height scale" in res.output and "Traceback" not in res.output
+
+
+def test_field_exact_scores_a_composed_folder(tmp_path: Path) -> None:
+    import json
+
+    from idsight.data.synth.compose import write_composed
+    from idsight.ocr.calibrate import field_exact
+
+    write_composed(["td1"], 2, tmp_path, seed=3)
+    rows = [json.loads(x) for x in (tmp_path / "labels.jsonl").read_text("utf-8").splitlines()]
+
+    class Oracle:  # reads the truth for the first card, nothing for the second
+        def read(self, image: np.ndarray, *, name: str):  # noqa: ANN202
+            from types import SimpleNamespace
+
+            fields = rows[0]["fields"] if name == rows[0]["image"] else {}
+            return SimpleNamespace(fields={k: {"text": v} for k, v in fields.items()})
+
+    assert field_exact(Oracle(), tmp_path) == 0.5

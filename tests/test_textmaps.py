@@ -60,3 +60,12 @@ def test_composed_maps_batch_and_a_detector_learns_them() -> None:
         opt.step()
         losses.append(float(out["loss"]))
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_height_scale_shrinks_each_line_about_its_centre() -> None:
+    target = text_map([[100.0, 100.0, 400.0, 140.0]], INPUT_SIZE)
+    (full, _), (half, _) = text_quads(target)[0], text_quads(target, height_scale=0.5)[0]
+    h_full, h_half = np.ptp(full[:, 1]), np.ptp(half[:, 1])
+    assert abs(h_half - 0.5 * h_full) <= STRIDE
+    assert abs(full[:, 1].mean() - half[:, 1].mean()) <= 1.0  # about the same centre line
+    assert abs(np.ptp(full[:, 0]) - np.ptp(half[:, 0])) <= 0.5 * h_full  # width barely moves

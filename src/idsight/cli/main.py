@@ -292,7 +292,10 @@ def models_assemble(
     ] = "ppocr",
     localizer: Annotated[
         str | None,
-        typer.Option(help="With a text-map detector: the card reader whose card localiser to use."),
+        typer.Option(
+            help="With a text-map detector: a localiser that idsight train wrote, or the card reader "
+            "whose card localiser to use."
+        ),
     ] = "idsight-reader-student",
     latin: Annotated[
         str | None,
@@ -311,8 +314,36 @@ def models_assemble(
         if detector == "ppocr"
         else {"name": "db", "model": detector, "localizer": localizer}
     )
-    path = save_line_reader(out_path, recognizer=recognizer, detector=det, latin=latin, hangul=hangul)
+    from idsight.train.recipes import provenance
+
+    prov = provenance()
+    path = save_line_reader(
+        out_path,
+        recognizer=recognizer,
+        detector=det,
+        latin=latin,
+        hangul=hangul,
+        meta={"commands": [prov["command"]], "provenance": prov},
+    )
     out.print(f"wrote {path}")
+
+
+@models_app.command("calibrate")
+@one_line_errors
+def models_calibrate(
+    model: Annotated[Path, typer.Argument(help="A layout-free reader file with idsight's own detector.")],
+    count: Annotated[int, typer.Option(min=1, help="Composed train-pool cards per document type.")] = 12,
+    seed: Annotated[int, typer.Option(help="The composed cards' seed.")] = 4242,
+) -> None:
+    """Choose the text detector's line height scale on generated cards of the train design and font
+    pools, and store it (and the sweep) in the reader file."""
+    from idsight.ocr.calibrate import calibrate_detector
+    from idsight.train.recipes import provenance
+
+    record = calibrate_detector(model, count=count, seed=seed, command=provenance()["command"])
+    for scale, score in record["field_exact"].items():
+        out.print(f"height scale {scale}: {score:.2%} of fields exact")
+    out.print(f"stored height scale {record['height_scale']:g} in {model}")
 
 
 @models_app.command("list")

@@ -39,9 +39,11 @@ def text_map(
 
 
 def text_quads(
-    prob: np.ndarray, *, threshold: float = 0.4, min_area: int = 3
+    prob: np.ndarray, *, threshold: float = 0.4, min_area: int = 3, height_scale: float = 1.0
 ) -> list[tuple[np.ndarray, float]]:
-    """Line quadrilaterals (input pixels) and mean scores from a probability map (H/stride, W/stride)."""
+    """Line quadrilaterals (input pixels) and mean scores from a probability map (H/stride, W/stride).
+    ``height_scale`` scales each line's grown height: a map that spills over its shrunk core at
+    ``threshold`` grows into boxes taller than the line, whose text the recogniser then sees small."""
     mask = (prob > threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     out = []
@@ -54,7 +56,7 @@ def text_quads(
         if rw < rh:  # keep the long side as the width
             rw, rh, angle = rh, rw, angle + 90
         core_h = rh + 1.0  # pixel centres -> pixel extent
-        full_h = core_h / (1 - 2 * SHRINK)  # undo the shrink: the same margin on every side
+        full_h = height_scale * core_h / (1 - 2 * SHRINK)  # undo the shrink: the same margin on every side
         margin = (full_h - core_h) / 2
         rect = ((cx, cy), (rw + 1.0 + 2 * margin, full_h), angle)
         quad = cv2.boxPoints(rect).astype(np.float32) * STRIDE

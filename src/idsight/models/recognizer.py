@@ -203,6 +203,23 @@ def crnn_from_reader(*, reader: str, charset: str = "open", dropout: float = 0.1
     return net
 
 
+@MODELS.register("part_from_reader")
+def part_from_reader(*, reader: str, part: str) -> nn.Module:
+    """One network (``part``: ``localizer``, ``detector``, ``classifier``, ``recognizer``) of a card-reader
+    artifact (``reader``: a model name or path), with its weights: a warm start for that network alone."""
+    from idsight import hub
+    from idsight.artifact import load_artifact
+    from idsight.errors import BadModelError
+
+    state, meta = load_artifact(hub.resolve(reader))
+    arch = (meta.get("arch") or {}).get(part)
+    if not isinstance(arch, dict):
+        raise BadModelError(f"no {part!r} network in this reader", path=reader)
+    net = MODELS.build(arch["name"], **arch["kwargs"])
+    net.load_state_dict({k.removeprefix(f"{part}."): v for k, v in state.items() if k.startswith(f"{part}.")})
+    return net
+
+
 def recognizer_of(state: dict[str, Any], meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The recogniser's weights and record of a layout-free reader file (task ``line_reader``); any
     other artifact's, unchanged."""
@@ -248,6 +265,8 @@ def concrete_arch(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             "name": base["name"],
             "kwargs": {**base["kwargs"], "num_classes": n, "dropout": kwargs.get("dropout", 0.1)},
         }
+    if name == "part_from_reader":
+        return dict(read_meta(hub.resolve(kwargs["reader"]))["arch"][kwargs["part"]])
     if name in ("crnn_from_artifact", "from_artifact"):
         arch = recognizer_of({}, read_meta(kwargs["path"]))[1].get("arch") or {}
         return concrete_arch(arch["name"], arch["kwargs"])

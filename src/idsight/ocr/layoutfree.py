@@ -179,13 +179,17 @@ class LayoutFreeReader:
             k = 1 if sine > 0 else 3
             image, rotation = _rot90(image, k), 90 * k
             lines = self._lines(image)
-        # upside down: the same lines read far less confidently than turned the right way up
+        # upside down: the same lines read far less confidently than turned the right way up; asked
+        # of the longest lines' crops turned over, and only then of the whole photo turned over
         if lines and float(np.median([r.confidence for r in lines])) < 0.8:
-            flipped = self._lines(_rot90(image, 2))
-            if flipped and np.median([r.confidence for r in flipped]) > np.median(
-                [r.confidence for r in lines]
-            ):
-                lines, rotation = flipped, (rotation + 180) % 360
+            longest = sorted(lines, key=lambda r: -float(np.linalg.norm(r.quad[1] - r.quad[0])))[:6]
+            turned = read_lines(self.recognizer, [_rot90(crop_quad(image, r.quad), 2) for r in longest])
+            if np.median([c for _, c, _ in turned]) > np.median([r.confidence for r in longest]):
+                flipped = self._lines(_rot90(image, 2))
+                if flipped and np.median([r.confidence for r in flipped]) > np.median(
+                    [r.confidence for r in lines]
+                ):
+                    lines, rotation = flipped, (rotation + 180) % 360
         if not lines:
             from idsight.errors import NoCardError
 
@@ -546,11 +550,20 @@ def save_line_reader(
         dstate, dmeta = load_artifact(det["model"])
         tensors |= {f"detector.{k}": v for k, v in dstate.items()}
         record.update(arch=dmeta["arch"], provenance=dmeta.get("provenance"))
-        record["kwargs"] = {"threshold": float(det.get("threshold", 0.4))}
+        record["kwargs"] = {
+            "threshold": float(det.get("threshold", 0.4)),
+            "height_scale": float(det.get("height_scale", 1.0)),
+        }
         if det.get("localizer"):
             lstate, lmeta = load_artifact(hub.resolve(det["localizer"]))
-            tensors |= {k: v for k, v in lstate.items() if k.startswith("localizer.")}
-            record["localizer_arch"] = lmeta["arch"]["localizer"]
+            larch = lmeta.get("arch") or {}
+            if "localizer" in larch:  # a card reader: its localiser
+                tensors |= {k: v for k, v in lstate.items() if k.startswith("localizer.")}
+                record["localizer_arch"] = larch["localizer"]
+            else:  # one network that ``idsight train`` wrote (configs/localizer_student.yaml)
+                tensors |= {f"localizer.{k}": v for k, v in lstate.items()}
+                record["localizer_arch"] = larch
+                record["localizer_provenance"] = lmeta.get("provenance")
     full = {
         "task": TASK,
         "detector": record,

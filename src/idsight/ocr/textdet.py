@@ -41,16 +41,23 @@ def landscape(corners: np.ndarray) -> np.ndarray:
 @TEXT_DETECTORS.register("db")
 class CardTextDetector:
     """``net``: the text-map network (input ``INPUT_SIZE``, one map at stride 2); ``localizer``: the
-    card-mask network, or None to read the whole frame as the card (flat scans)."""
+    card-mask network, or None to read the whole frame as the card (flat scans); ``threshold`` and
+    ``height_scale``: see :func:`idsight.data.textmaps.text_quads`."""
 
     def __init__(
-        self, *, net: nn.Module, localizer: nn.Module | None = None, threshold: float = 0.4, threads: int = 1
+        self,
+        *,
+        net: nn.Module,
+        localizer: nn.Module | None = None,
+        threshold: float = 0.4,
+        height_scale: float = 1.0,
+        threads: int = 1,
     ) -> None:
         self.net = net.eval()
         self.localizer = (
             MaskLocalizer(model=SimpleNamespace(localizer=localizer)) if localizer is not None else None
         )
-        self.threshold = threshold
+        self.threshold, self.height_scale = threshold, height_scale
         torch.set_num_threads(threads)
 
     def corners(self, image: np.ndarray) -> np.ndarray:
@@ -72,7 +79,7 @@ class CardTextDetector:
         prob = self.net(to_tensor(card, MEAN, STD)[None])["maps"].sigmoid()[0, 0].numpy()
         inv = np.linalg.inv(m)
         out = []
-        for quad, score in text_quads(prob, threshold=self.threshold):
+        for quad, score in text_quads(prob, threshold=self.threshold, height_scale=self.height_scale):
             back = cv2.perspectiveTransform(quad[None].astype(np.float32), inv)[0]
             out.append((back, score))
         return out

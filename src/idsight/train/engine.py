@@ -39,6 +39,7 @@ PLUGIN_MODULES = (
     "idsight.data.cards",
     "idsight.data.lines",
     "idsight.data.textmaps",
+    "idsight.data.cardmasks",
     "idsight.data.contours",
     "idsight.data.images",
     "idsight.data.faces",
