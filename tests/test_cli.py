@@ -152,7 +152,7 @@ def test_real_entry_point_no_traceback(tmp_path: Path) -> None:
         timeout=120,
     )
     assert r.returncode == 2
-    assert "Traceback" not in r.stderr and "unknown template" in r.stderr
+    assert "Traceback" not in r.stderr and "unknown document type 'bogus'" in r.stderr
 
 
 # -- bad input never breaks anything: one line, exit 2, nothing stored is damaged -----------------------------
@@ -363,7 +363,7 @@ def test_broken_default_file(tmp_path: Path, idsight_home: Path, content: bytes,
     models = idsight_home / "models"
     models.mkdir(parents=True)
     (models / "DEFAULT").write_bytes(content)
-    code, _, err = run("read", str(_image(tmp_path)))
+    code, _, err = run("read", str(_image(tmp_path)), "--model", "default")
     _exit2(code, err, str(models / "DEFAULT"), needle)
     code, out, err = run("models", "list", "--json")
     assert code == 0 and not any(r["default"] for r in json.loads(out)), err
@@ -379,3 +379,16 @@ def test_demo_reads_unseen_designs_first(tmp_path: Path) -> None:
     assert first < second and "td3" in res.output
     labels = (tmp_path / "d" / "unseen" / "labels.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(labels) == 15 and all('"heldout"' in line for line in labels)
+
+
+def test_read_defaults_to_the_layout_free_student_and_store_asks_for_the_card_reader(tmp_path: Path) -> None:
+    from idsight import DEFAULT_READER
+    from idsight.artifact import read_meta
+    from idsight.hub import resolve
+
+    assert read_meta(resolve(DEFAULT_READER))["task"] == "line_reader"
+    assert read_meta(resolve("default"))["task"] != "line_reader"  # the card reader that reviews train
+    db = tmp_path / "r.db"
+    code, _, err = run("read", str(_image(tmp_path)), "--store", f"sqlite:///{db}")
+    _exit2(code, err, DEFAULT_READER, "--model default", "layout-free")
+    assert not db.exists()

@@ -266,6 +266,25 @@ def test_a_wrong_visual_date_is_overruled_by_a_valid_mrz() -> None:
     assert a.checks["mrz_date_of_expiry"] is False  # the disagreement is reported
 
 
+def test_a_name_line_that_spells_the_mrz_name_wins_over_the_one_geometry_chose() -> None:
+    lines, truth = td1_lines(labels=True)
+    # the given names' line drifts away from its label (an unusual design), and a stray line lands
+    # under the label instead: geometry alone would take the stray line
+    moved = []
+    for ln in lines:
+        if ln.text == "ANNA MARIA":
+            moved.append(TextLine("ANNA MARIA", (600, 300, 760, 328), 0.95))
+            moved.append(TextLine("SPECIMEN", ln.box, 0.95))
+        else:
+            moved.append(ln)
+    a = assign(moved, get_spec("td1"))
+    assert a.fields["given_names"].value == "ANNA MARIA" and a.fields["given_names"].source == "viz"
+    assert [moved[i].text for i in a.unassigned] == ["SPECIMEN"]
+    # with no line spelling the MRZ's name, the visual zone's reading stands (names carry no check digit)
+    alone = [ln for ln in moved if ln.text != "ANNA MARIA"]
+    assert assign(alone, get_spec("td1")).fields["given_names"].value == "SPECIMEN"
+
+
 def kr_lines() -> list[TextLine]:
     return [
         TextLine("주민등록증", (40, 30, 260, 80)),

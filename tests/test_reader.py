@@ -190,14 +190,26 @@ def test_grayscale_and_cmyk_cards_are_read(tmp_path: Path, cards: dict, mode: st
 def test_no_card_via_cli(tmp_path: Path) -> None:
     f = tmp_path / "astronaut.png"
     Image.fromarray(skd.astronaut()).save(f)
-    r = runner.invoke(app, ["read", str(f)])
-    assert r.exit_code == 2 and "no ID card" in r.stderr and "astronaut.png" in r.stderr
+    for model in ([], ["--model", "default"]):  # the layout-free default, and the card reader
+        r = runner.invoke(app, ["read", str(f), *model])
+        assert r.exit_code == 2 and "no ID card" in r.stderr and "astronaut.png" in r.stderr
 
 
 def test_forced_template_and_inspect(tmp_path: Path, cards: dict) -> None:
     path, _ = cards["kr-rrc"]
     r = runner.invoke(
-        app, ["read", str(path), "--template", "kr-rrc", "--json", "--inspect", str(tmp_path / "i")]
+        app,
+        [
+            "read",
+            str(path),
+            "--template",
+            "kr-rrc",
+            "--json",
+            "--inspect",
+            str(tmp_path / "i"),
+            "-m",
+            "default",
+        ],
     )
     assert r.exit_code == 0, r.stderr
     stages = json.loads((tmp_path / "i" / f"{path.stem}.stages.json").read_text(encoding="utf-8"))

@@ -1,7 +1,9 @@
 """Where model artifacts live: shipped inside the package, or installed in the user's model dir.
 
-A model is named by its file stem. ``default`` resolves to the installed default (set by
-``idsight models promote``) when there is one, else to the shipped default. A name that may become a
+A model is named by its file stem. ``default`` resolves to the installed default card reader (the one
+the review and distillation loop trains, set by ``idsight models promote``) when there is one, else to
+the shipped one. ``idsight.DEFAULT_READER`` names the model that reads when none is named: the layout-free student,
+which reads cards of any design. A name that may become a
 file in the models folder is checked by :func:`check_name` first: no separators, no ``..``.
 """
 

@@ -98,30 +98,21 @@ def verify(
 ) -> None:
     """Match a live face (visible or infrared) against the photo on an ID card: score and decision."""
     from idsight.data.io import load_image
-    from idsight.faces.align import FaceAligner, card_face
-    from idsight.faces.recognizer import load_face_model, match, threshold
+    from idsight.faces.recognizer import FaceVerifier
 
-    if spectrum not in ("vis", "nir"):
-        fail(f"--spectrum must be vis or nir, not {spectrum!r}")
-    if several not in ("largest", "refuse"):
-        fail(f"--several must be largest or refuse, not {several!r}")
-    net = load_face_model(model)
-    pairing = "vis-vis" if spectrum == "vis" else "nir-vis"
-    thr = threshold(net, pairing, far, path=model)
+    verifier = FaceVerifier(model, aligner=aligner)
     ref_img, live_img = load_image(card, min_side=16), load_image(face, min_side=16)
-    if aligned:
-        ref, live = ref_img, live_img
-    else:
-        align = FaceAligner(aligner)
-        ref = align.best(ref_img, path=card) if reference_is_face else card_face(ref_img, align, path=card)
-        live = align.best(live_img, path=face, several=several)
-    score = match(net, ref, live, reference_spectrum="vis", live_spectrum=spectrum)
-    decision = "match" if score > thr else "no match"
-    out.print(
-        json.dumps(
-            {"score": round(score, 4), "threshold": thr, "far": far, "pairing": pairing, "decision": decision}
-        )
+    result = verifier.verify(
+        ref_img,
+        live_img,
+        spectrum=spectrum,
+        far=far,
+        reference_is_face=reference_is_face,
+        several=several,
+        aligned=aligned,
+        names=(str(card), str(face)),
     )
+    out.print(json.dumps(result))
 
 
 @faces_app.command("calibrate")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from idsight import DEFAULT_READER
 from idsight.cli.common import DB_URLS, err, escape_line, fail, one_line_errors, out, print_error
 from idsight.cli.review import review_app
 from idsight.errors import IdsightError
@@ -40,7 +41,15 @@ def read(
             help="Force the document type (kr-rrc, td1; td3 with a layout-free reader); default: decide."
         ),
     ] = None,
-    model: ModelOpt = "default",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help=f"A model name or artifact path; default {DEFAULT_READER} (layout-free, any card design). "
+            "`default` is the card reader that reviews train (needed by --store and --inspect).",
+        ),
+    ] = DEFAULT_READER,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference (PyTorch and OpenCV).")] = 1,
     runtime: Annotated[
@@ -78,7 +87,10 @@ def read(
     cv2.setNumThreads(threads)
     reader = load_reader(model, runtime=runtime, threads=threads)
     if not isinstance(reader, CardReader) and (store_url is not None or inspect is not None):
-        fail(f"{model}: --store and --inspect need a card-reader model; this is a layout-free reader")
+        fail(
+            f"{model}: --store and --inspect need a card-reader model (--model default); "
+            "this is a layout-free reader"
+        )
     if template is not None:  # a card reader knows its templates; a layout-free one, the spec files
         get_template(template) if isinstance(reader, CardReader) else get_spec(template)
     store, sha = None, ""
@@ -134,7 +146,11 @@ def _print_read(res: object) -> None:
         style = "yellow" if f["confidence"] < 0.8 else None
         t.add_row(k, escape_line(f["text"].replace("\n", " / ")), f"{f['confidence']:.2f}", style=style)
     out.print(t)
-    if d["corrections"]:
+    if d.get("unassigned"):  # a layout-free read: the lines that fit no field
+        out.print("unassigned lines: " + "; ".join(escape_line(u["text"]) for u in d["unassigned"]))
+    for other in d.get("other_cards", []):
+        out.print(f"another card in the photo, not read: box {other['box']}")
+    if d.get("corrections"):
         out.print(
             "corrections: "
             + "; ".join(
@@ -421,6 +437,7 @@ from idsight.cli.distill import promote as _promote  # noqa: E402
 from idsight.cli.distill import prune as _prune  # noqa: E402
 from idsight.cli.faces import curate as _curate  # noqa: E402
 from idsight.cli.faces import faces_app  # noqa: E402
+from idsight.cli.serve import serve as _serve  # noqa: E402
 
 app.command("distill")(_distill)
 app.command("contours")(_contours)
@@ -428,6 +445,7 @@ app.command("classify")(_classify)
 app.command("augment")(_augment)
 app.command("curate")(_curate)
 app.add_typer(faces_app, name="faces")
+app.command("serve")(_serve)
 models_app.command("promote")(_promote)
 models_app.command("prune")(_prune)
 

@@ -42,15 +42,15 @@ def _warn(message: str) -> None:
     err.print(f"[bold yellow]warning:[/] {escape_line(message)}", markup=True, highlight=False)
 
 
-def _api_key(path: Path | None) -> str | None:
-    """The key of ``--api-key-file``, else of ``$IDSIGHT_REVIEW_API_KEY``, else None; a bad one is an error."""
+def _api_key(path: Path | None, env: str = KEY_ENV) -> str | None:
+    """The key of ``--api-key-file``, else of ``$env``, else None; a bad one is an error."""
     from idsight.serve.security import check_api_key
 
     if path is None:
-        text = os.environ.get(KEY_ENV)
+        text = os.environ.get(env)
         if text is None:
             return None
-        where = f"${KEY_ENV}"
+        where = f"${env}"
     else:
         try:
             text = path.read_text(encoding="utf-8")

@@ -54,7 +54,7 @@ class ComposedCardMasks(Dataset):
         return self.count
 
     def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """The scene (BGR, as ``cv2.imread`` gives a photo) and its mask target."""
+        """The scene (RGB, as ``idsight.data.io.load_image`` gives a photo) and its mask target."""
         from idsight.data.synth.compose.writer import compose_sample
 
         doc = self.doc_types[i % len(self.doc_types)]
@@ -62,7 +62,7 @@ class ComposedCardMasks(Dataset):
             doc, self.seed, i, design_pool=self.design_pool, font_pool=self.font_pool,
             photo_fraction=self.photo_fraction, white_fraction=self.white_fraction, rotate_fraction=0.1,
         )  # fmt: skip
-        image = np.ascontiguousarray(placed.image[:, :, ::-1])
+        image = placed.image
         h, w = image.shape[:2]
         return image, card_mask(placed.corners, (w, h))
 

@@ -10,6 +10,7 @@ at a threshold.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,3 +100,65 @@ def threshold(net: VisIRFaceNet, pairing: str, far: float, *, path: object = Non
             path=path,
         )
     return float(table[f"{far:g}"])
+
+
+SPECTRA = ("vis", "nir")
+SEVERAL = ("largest", "refuse")
+
+
+class FaceVerifier:
+    """Set up once (the face model, its calibrated thresholds, the face aligner), then
+    ``verify(reference, live)`` per pair: a card photo or a face image against a live visible or
+    infrared face, scored by cosine and decided at the threshold stored for ``far``."""
+
+    def __init__(self, model: str | Path, *, aligner: str = "dlib") -> None:
+        self.path = Path(model)
+        self.net = load_face_model(model)
+        self.aligner_name = aligner
+        self._aligner: Any = None
+
+    @property
+    def aligner(self) -> Any:
+        if self._aligner is None:  # dlib loads its models on first use only
+            from idsight.faces.align import FaceAligner
+
+            self._aligner = FaceAligner(self.aligner_name)
+        return self._aligner
+
+    def verify(
+        self,
+        reference: np.ndarray,
+        live: np.ndarray,
+        *,
+        spectrum: str = "vis",
+        far: float = 1e-3,
+        reference_is_face: bool = False,
+        several: str = "largest",
+        aligned: bool = False,
+        names: tuple[str, str] = ("reference", "live"),
+    ) -> dict[str, Any]:
+        from idsight.errors import IdsightError
+        from idsight.faces.align import card_face
+
+        if spectrum not in SPECTRA:
+            raise IdsightError(f"the live spectrum must be vis or nir, not {spectrum!r}")
+        if several not in SEVERAL:
+            raise IdsightError(f"several must be largest or refuse, not {several!r}")
+        pairing = "vis-vis" if spectrum == "vis" else "nir-vis"
+        thr = threshold(self.net, pairing, far, path=self.path)
+        if not aligned:
+            ref_name, live_name = names
+            reference = (
+                self.aligner.best(reference, path=ref_name)
+                if reference_is_face
+                else card_face(reference, self.aligner, path=ref_name)
+            )
+            live = self.aligner.best(live, path=live_name, several=several)
+        score = match(self.net, reference, live, reference_spectrum="vis", live_spectrum=spectrum)
+        return {
+            "score": round(score, 4),
+            "threshold": thr,
+            "far": far,
+            "pairing": pairing,
+            "decision": "match" if score > thr else "no match",
+        }

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from idsight.errors import BadModelError, IdsightError
 
 SCALES = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
@@ -30,12 +28,13 @@ def _norm(name: str, text: str | None) -> str:
 
 def field_exact(reader: Any, folder: Path) -> float:
     """The share of fields ``reader`` reads exactly on a folder that ``write_composed`` wrote."""
+    from idsight.data.io import load_image
     from idsight.errors import NoCardError
 
     rows = [json.loads(x) for x in (folder / "labels.jsonl").read_text("utf-8").splitlines() if x]
     good = total = 0
     for row in rows:
-        image = cv2.imread(str(folder / row["image"]))
+        image = load_image(folder / row["image"])
         try:
             got = {k: v["text"] for k, v in reader.read(image, name=row["image"]).fields.items()}
         except NoCardError:

@@ -206,6 +206,11 @@ class LayoutFreeReader:
             box = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
             text_lines.append(TextLine(r.text, box, round(float(r.confidence), 4), r.chars))
         decision = read_fields(text_lines, doc_type=doc_type)
+        readable = [r for r in lines if r.confidence >= 0.5 and len("".join(r.text.split())) >= 2]
+        if decision.doc_type == UNKNOWN and len(readable) < 2:
+            from idsight.errors import NoCardError
+
+            raise NoCardError("no readable text: no ID card in the image", path=name)
         a = decision.assignment
         fields: dict[str, dict[str, Any]] = {}
         unassigned = list(range(len(lines)))

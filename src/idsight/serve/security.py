@@ -132,12 +132,22 @@ class Guard:
     """The checks of the module docstring, around ``app``."""
 
     def __init__(
-        self, app: ASGIApp, *, api_key: str | None, allowed_hosts: Iterable[str], max_body: int = MAX_BODY
+        self,
+        app: ASGIApp,
+        *,
+        api_key: str | None,
+        allowed_hosts: Iterable[str],
+        max_body: int = MAX_BODY,
+        login: bool = True,
+        what: str = "review page",
     ) -> None:
+        """``login=False``: an API only (the service): no login page, every unauthenticated request
+        but the health check gets 401. ``what`` names the server in refusals."""
         self.app = app
         self.api_key = None if api_key is None else check_api_key(api_key)
         self.hosts = frozenset(normalize_host(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts))
         self.max_body = max_body
+        self.login, self.what = login, what
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,13 +168,15 @@ class Guard:
             shown = host if len(host) <= 80 else host[:77] + "..."
             return _refuse(
                 400,
-                f"invalid Host header {shown!r}: not an allowed host of this review page "
-                "(idsight review serve --allowed-host NAME serves another)",
+                f"invalid Host header {shown!r}: not an allowed host of this {self.what} "
+                "(--allowed-host NAME serves another)",
             )
         source = conn.headers.get("origin") or conn.headers.get("referer")
         if method not in SAFE_METHODS and source is not None and _netloc(source) != host.lower():
             return _refuse(403, f"cross-origin {method} refused (the request came from another site's page)")
-        if self.api_key is None or path in PUBLIC or path.startswith(PUBLIC_PREFIX):
+        if self.api_key is None or path == "/healthz":
+            return None
+        if self.login and (path in PUBLIC or path.startswith(PUBLIC_PREFIX)):
             return None
         return self._authenticate(conn, path, method)
 
@@ -180,15 +192,16 @@ class Guard:
         cookie = conn.cookies.get(SESSION_COOKIE)
         if cookie is not None and session_valid(self.api_key, cookie):
             return None
-        if method in ("GET", "HEAD") and not (path.startswith("/api/") or path == "/openapi.json"):
+        page = not (path.startswith("/api/") or path == "/openapi.json")
+        if self.login and method in ("GET", "HEAD") and page:
             root = conn.scope.get("root_path", "")
             query = conn.scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")
             return RedirectResponse(f"{root}/login?next={quote(target, safe='')}", status_code=303)
         return _refuse(
             401,
-            "authentication required: send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY', "
-            "or log in at /login",
+            "authentication required: send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+            + (", or log in at /login" if self.login else ""),
             **{"WWW-Authenticate": "Bearer"},
         )
 

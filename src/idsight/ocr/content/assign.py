@@ -369,6 +369,7 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
     printed = {k: v.value for k, v in fields.items()}  # the visual zone, before the MRZ fills in
     if mrz is not None:
         _merge_mrz(spec, fields, mrz, lines)
+        printed.update({k: v.value for k, v in fields.items() if v.source == "viz"})  # names re-chosen
         checks.update(mrz.checks)
     for rule in spec.fields:
         fv = fields.get(rule.name)
@@ -438,7 +439,21 @@ def _merge_mrz(spec: DocSpec, fields: dict[str, FieldValue], mrz: MrzRead, lines
         if viz is None:
             if trusted or mrz.valid:
                 fields[name] = FieldValue(value, round(conf, 4), box, "mrz", list(mrz.line_indices))
-        elif (
-            mrz_name_form(viz.value) != mrz_name_form(value) and trusted and rule.format_type != "latin_name"
-        ):
+        elif mrz_name_form(viz.value) == mrz_name_form(value):
+            continue
+        elif trusted and rule.format_type != "latin_name":
             fields[name] = FieldValue(value, round(conf, 4), viz.box, "mrz", viz.lines)
+        elif rule.format_type == "latin_name" and mrz.valid:
+            # the MRZ's name line carries no check digit, but a visual-zone line that spells the MRZ's
+            # name is the name, whichever line the labels and geometry chose
+            taken = {i for f in fields.values() for i in f.lines} | set(mrz.line_indices)
+            same = [
+                i
+                for i, line in enumerate(lines)
+                if i not in taken and mrz_name_form(line.text) == mrz_name_form(value)
+            ]
+            if same:
+                i = same[0]
+                fields[name] = FieldValue(
+                    " ".join(lines[i].text.split()), lines[i].confidence, lines[i].box, "viz", [i]
+                )

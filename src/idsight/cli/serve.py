@@ -1,0 +1,73 @@
+"""`idsight serve`: the models behind one HTTP API (idsight.serve.service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from idsight.cli.common import fail, one_line_errors, out
+from idsight.cli.review import _api_key, _check_port, _warn
+
+KEY_ENV = "IDSIGHT_API_KEY"
+
+
+@one_line_errors
+def serve(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Service config (YAML): the model of each job (cards, faces, classify, contours), "
+            "batching, the face FAR, the review store. Default: the layout-free student reads cards."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"File holding the API key that every request must carry (Authorization: Bearer KEY); "
+            f"default: ${KEY_ENV}. Required unless --host is loopback."
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Host name clients use to reach the service, besides loopback and --host (repeat)."
+        ),
+    ] = None,
+    max_body: Annotated[
+        int, typer.Option(min=1024, help="Largest request body in bytes; larger ones get 413.")
+    ] = 20 * 1024 * 1024,
+) -> None:
+    """Serve card reading, face verification, eKYC, classification and contours over HTTP (models
+    loaded once at start-up; /docs has the API)."""
+    import uvicorn
+
+    from idsight.serve.registry import ModelSet, load_config
+    from idsight.serve.security import is_loopback, normalize_host
+    from idsight.serve.service import create_service_app
+
+    key = _api_key(api_key_file, KEY_ENV)
+    if key is None and not is_loopback(host):
+        fail(
+            f"refusing to serve on {host} without an API key: the service reads ID cards and faces for "
+            f"anyone who can reach {host}:{port}; pass --api-key-file FILE (or set {KEY_ENV}), or serve "
+            "on 127.0.0.1"
+        )
+    try:
+        hosts = [normalize_host(h) for h in [*(allowed_host or []), host]]
+    except ValueError as e:
+        fail(f"--allowed-host: {e}")
+    cfg = load_config(config)
+    _check_port(host, port)
+    models = ModelSet(cfg)  # every model loads now, once; a bad one stops the start with one line
+    app = create_service_app(models, api_key=key, allowed_hosts=hosts, max_body=max_body)
+    if not is_loopback(host):
+        _warn(f"the service is reachable from the network on {host}:{port}; put a TLS proxy in front of it")
+    served = ", ".join(f"{job}: {v['model']}" for job, v in models.versions().items())
+    out.print(f"idsight service on http://{host}:{port}/ ({served}; API at /docs; Ctrl+C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -1,0 +1,300 @@
+"""`idsight serve`: models loaded once, micro-batching, endpoints, metrics, hot reload, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import weakref
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from idsight.serve.batching import MicroBatcher
+from idsight.serve.registry import ModelSet, ServeConfig, load_config
+from idsight.serve.service import create_service_app, ekyc_decision
+
+FACES = "models/idsight-faces-visir.safetensors"
+CONTOURS = "models/idsight-contours-small.safetensors"
+BASE = "http://127.0.0.1"
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, dict]:
+    """A composed td1 card (a flat scan) and its truth."""
+    from idsight.data.synth.compose import write_composed
+
+    root = tmp_path_factory.mktemp("card")
+    labels = write_composed(["td1"], 1, root, seed=11, photo_fraction=0.0, rotate_fraction=0.0)
+    rec = json.loads(labels.read_text(encoding="utf-8").splitlines()[0])
+    return (root / rec["image"]).read_bytes(), rec
+
+
+@pytest.fixture(scope="module")
+def models() -> ModelSet:
+    cfg = ServeConfig(
+        models={"cards": "idsight-reader-open-student", "faces": FACES, "contours": CONTOURS},
+        batching={"max_batch": 4, "max_wait_ms": 20},
+    )
+    return ModelSet(cfg)
+
+
+@pytest.fixture(scope="module")
+def client(models: ModelSet):  # noqa: ANN201
+    with TestClient(create_service_app(models), base_url=BASE) as c:
+        yield c
+
+
+def test_batcher_groups_requests_and_keeps_a_bad_item_to_itself() -> None:
+    sizes: list[int] = []
+
+    def double(items: list[int]) -> list[int | BaseException]:
+        return [ValueError(f"bad {i}") if i == 7 else 2 * i for i in items]
+
+    async def main() -> list[object]:
+        b: MicroBatcher[int, int] = MicroBatcher(double, max_batch=4, max_wait_ms=50, on_batch=sizes.append)
+        await b.start()
+        try:
+            return await asyncio.gather(*(b.submit(i) for i in range(10)), return_exceptions=True)
+        finally:
+            await b.stop()
+
+    got = asyncio.run(main())
+    assert sizes == [4, 4, 2]
+    assert got[:7] == [0, 2, 4, 6, 8, 10, 12] and got[8:] == [16, 18]
+    assert isinstance(got[7], ValueError) and str(got[7]) == "bad 7"
+
+
+def test_batcher_waits_at_most_max_wait_for_company() -> None:
+    sizes: list[int] = []
+
+    async def main() -> int:
+        b: MicroBatcher[int, int] = MicroBatcher(
+            lambda xs: xs, max_batch=64, max_wait_ms=10, on_batch=sizes.append
+        )
+        await b.start()
+        try:
+            return await asyncio.wait_for(b.submit(5), timeout=2.0)  # alone: answered after ~10 ms
+        finally:
+            await b.stop()
+
+    assert asyncio.run(main()) == 5 and sizes == [1]
+
+
+def test_cards_read_returns_the_cli_json(client: TestClient, card: tuple[bytes, dict]) -> None:
+    data, rec = card
+    r = client.post("/v1/cards:read", files={"image": ("card.png", data, "image/png")})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert {"template", "fields", "unassigned", "checks", "model"} <= set(doc)
+    assert doc["model"]["model"] == "idsight-reader-open-student" and len(doc["model"]["sha256"]) == 64
+    assert doc["template"] == "td1"
+    got = {k: v["text"] for k, v in doc["fields"].items()}
+    assert got.get("document_number") == rec["fields"]["document_number"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (b"", "empty file"),
+        (b"not an image at all", "notes.txt"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "notes.txt"),
+    ],
+)
+def test_bad_uploads_are_4xx_naming_the_upload(client: TestClient, payload: bytes, needle: str) -> None:
+    r = client.post("/v1/cards:read", files={"image": ("notes.txt", payload, "text/plain")})
+    assert r.status_code == 400 and needle in r.json()["detail"] and "Traceback" not in r.text
+
+
+def test_missing_part_and_unserved_job_and_no_card(client: TestClient) -> None:
+    r = client.post("/v1/cards:read", files={"file": ("x.png", b"x", "image/png")})
+    assert r.status_code == 422 and "image" in r.json()["detail"]
+    img = _png(np.full((200, 300, 3), 255, np.uint8))
+    r = client.post("/v1/images:classify", files={"image": ("p.png", img, "image/png")})
+    assert r.status_code == 404 and "classify" in r.json()["detail"]
+    r = client.post("/v1/cards:read", files={"image": ("blank.png", img, "image/png")})
+    assert r.status_code == 422 and "no ID card" in r.json()["detail"] and "blank.png" in r.json()["detail"]
+
+
+def test_contours_are_pngs_at_the_image_size(client: TestClient) -> None:
+    import base64
+
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    cv2.rectangle(rgb, (30, 20), (100, 70), (255, 255, 255), -1)
+    r = client.post("/v1/contours", files={"image": ("box.png", _png(rgb), "image/png")})
+    assert r.status_code == 200, r.text
+    fused = cv2.imdecode(np.frombuffer(base64.b64decode(r.json()["fused_png"]), np.uint8), 0)
+    assert fused.shape == (96, 128) and len(r.json()["levels_png"]) >= 2
+    assert fused[20, 60] > fused[45, 60]  # the box's edge is a contour; its inside is not
+
+
+def test_faces_verify_at_the_configured_far(client: TestClient) -> None:
+    from idsight.data.synth.faces import identity_split, source_faces, vary
+
+    faces, _ = identity_split(source_faces())
+    rng = np.random.default_rng(4)
+    a, b = (cv2.resize(vary(faces[0].rgb, rng), (112, 112)) for _ in range(2))
+    files = {"reference": ("a.png", _png(a), "image/png"), "live": ("b.png", _png(b), "image/png")}
+    r = client.post("/v1/faces:verify", files=files, data={"spectrum": "nir", "aligned": "true"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["pairing"] == "nir-vis" and got["far"] == 1e-3
+    assert got["decision"] == ("match" if got["score"] > got["threshold"] else "no match")
+    r = client.post("/v1/faces:verify", files=files, data={"spectrum": "uv"})
+    assert r.status_code == 422 and "spectrum" in r.json()["detail"]
+
+
+def test_ekyc_gives_one_decision_with_reasons(client: TestClient, card: tuple[bytes, dict]) -> None:
+    data, _ = card
+    blank = _png(np.full((120, 120, 3), 200, np.uint8))
+    r = client.post(
+        "/v1/ekyc", files={"card": ("card.png", data, "image/png"), "live": ("live.png", blank, "image/png")}
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["card"]["template"] == "td1" and got["face"] is None
+    assert any(x.startswith("face: ") and "live.png" in x for x in got["reasons"]), got["reasons"]
+    assert got["decision"] != "accept"  # no face to match: never accepted
+
+
+def test_ekyc_decision_rules() -> None:
+    card = {
+        "template": "td1",
+        "checks": {"mrz_check_composite": True},
+        "fields": {"sex": {"confidence": 0.9}},
+    }
+    match = {"decision": "match", "score": 0.8, "threshold": 0.5}
+    assert ekyc_decision(card, match, {}) == {"decision": "accept", "reasons": []}
+    bad = {**card, "checks": {"mrz_check_composite": False}}
+    assert ekyc_decision(bad, match, {})["decision"] == "reject"
+    assert ekyc_decision(card, {**match, "decision": "no match"}, {})["decision"] == "reject"
+    assert ekyc_decision({**card, "template": "unknown"}, match, {})["decision"] == "review"
+
+
+def test_health_ready_and_metrics(client: TestClient, card: tuple[bytes, dict]) -> None:
+    assert client.get("/healthz").text == "ok"
+    ready = client.get("/readyz").json()
+    assert ready["ready"] and set(ready["models"]) == {"cards", "faces", "contours"}
+    client.post("/v1/cards:read", files={"image": ("card.png", card[0], "image/png")})
+    text = client.get("/metrics").text
+    assert 'idsight_requests_total{route="/v1/cards:read",status="200"}' in text
+    assert 'idsight_batch_size_count{job="cards"}' in text
+    assert 'idsight_model_info{job="cards",model="idsight-reader-open-student"' in text
+    assert 'idsight_request_seconds_bucket{le="0.005",route="/v1/cards:read"}' in text
+
+
+def test_openapi_lists_every_endpoint_and_docs_load_locally(client: TestClient) -> None:
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert {
+        "/v1/cards:read",
+        "/v1/faces:verify",
+        "/v1/ekyc",
+        "/v1/images:classify",
+        "/v1/contours",
+        "/v1/reviews",
+        "/v1/models/{job}:reload",
+    } <= paths
+    html = client.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_hot_reload_swaps_the_model_and_frees_the_old_one(tmp_path: Path) -> None:
+    models = ModelSet(ServeConfig(models={"contours": CONTOURS}))
+    old = models.get("contours")
+    ref = weakref.ref(old.model)
+    copy = tmp_path / "contours-v2.safetensors"
+    copy.write_bytes(Path(CONTOURS).read_bytes())
+    with TestClient(create_service_app(models), base_url=BASE) as c:
+        r = c.post("/v1/models/contours:reload", json={"model": str(copy)})
+        assert r.status_code == 200 and r.json()["model"] == "contours-v2"
+        assert old.model is not None  # a request holding the old version finishes with it
+        assert models.get("contours").model is not old.model
+        del old
+        gc.collect()
+        assert ref() is None  # and its memory goes once nobody holds it
+        assert 'model="contours-v2"' in c.get("/metrics").text
+        r = c.post("/v1/models/contours:reload", json={"model": str(tmp_path / "missing.safetensors")})
+        assert r.status_code == 422 and "missing.safetensors" in r.json()["detail"]
+        assert models.get("contours").name == "contours-v2"  # a failed reload changes nothing
+        r = c.post("/v1/models/teapot:reload", json={})
+        assert r.status_code == 422 and "unknown job" in r.json()["detail"]
+
+
+def test_guard_host_and_api_key(models: ModelSet) -> None:
+    app = create_service_app(models, api_key="k" * 20, allowed_hosts=["ekyc.lan"])
+    with TestClient(app, base_url=BASE) as c:
+        assert c.get("/readyz").status_code == 401
+        assert c.get("/readyz", headers={"Authorization": "Bearer " + "k" * 20}).status_code == 200
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+    with TestClient(create_service_app(models, max_body=2048), base_url=BASE) as c:
+        r = c.post("/v1/cards:read", files={"image": ("big.png", b"\0" * 10_000, "image/png")})
+        assert r.status_code == 413
+
+
+def test_reviews_go_into_the_store(tmp_path: Path, card: tuple[bytes, dict]) -> None:
+    from typer.testing import CliRunner
+
+    from idsight.cli.main import app
+    from idsight.review import ReviewStore
+
+    image = tmp_path / "card.png"
+    image.write_bytes(card[0])
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    res = CliRunner().invoke(
+        app, ["read", str(image), "--model", "default", "--store", url, "--template", "td1"]
+    )
+    assert res.exit_code == 0, res.output
+    with ReviewStore(url, create=False) as st:
+        read = st.queue(limit=1)[0]
+    fields = {name: {"status": "confirmed"} for name in read.fields}
+    models = ModelSet(ServeConfig(models={}, reviews_db=url))
+    with TestClient(create_service_app(models), base_url=BASE) as c:
+        body = {"read_id": read.id, "reviewer": "ana", "fields": fields}
+        r = c.post("/v1/reviews", json=body)
+        assert r.status_code == 200 and r.json()["version"] >= 1, r.text
+        r = c.post("/v1/reviews", json={**body, "read_id": "nope"})
+        assert r.status_code == 404
+        r = c.post("/v1/reviews", json={**body, "reviewer": "   "})
+        assert r.status_code == 422 and "reviewer" in r.json()["detail"]
+    with TestClient(create_service_app(ModelSet(ServeConfig(models={}))), base_url=BASE) as c:
+        assert c.post("/v1/reviews", json=body).status_code == 404
+
+
+def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    from idsight.errors import BadConfigError
+
+    f = tmp_path / "serve.yaml"
+    f.write_text("models: {cards: idsight-reader-open-student, teapot: x}\n")
+    with pytest.raises(BadConfigError, match="serve.yaml.*models.teapot: unknown job"):
+        load_config(f)
+    f.write_text("batching: {max_batch: 0}\n")
+    with pytest.raises(BadConfigError, match="batching.max_batch"):
+        load_config(f)
+    f.write_text("[1, 2]\n")
+    with pytest.raises(BadConfigError, match="must be a mapping"):
+        load_config(f)
+    assert load_config(None).served() == {"cards": "idsight-reader-open-student"}
+
+
+def test_cli_serve_refuses_the_network_without_a_key_and_a_bad_config(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from idsight.cli.main import app
+
+    res = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert res.exit_code == 2 and "without an API key" in res.output
+    bad = tmp_path / "serve.yaml"
+    bad.write_text(f"models: {{faces: {tmp_path / 'none.safetensors'}}}\n")
+    res = CliRunner().invoke(app, ["serve", "--config", str(bad)])
+    assert res.exit_code == 2 and "none.safetensors" in res.output and "Traceback" not in res.output
