@@ -8,6 +8,7 @@ or ``maps`` (detector). Dynamic axes: batch for all three, and width/time for th
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -33,6 +34,11 @@ KINDS: dict[str, dict] = {
     },
     "localizer": {
         "shape": (1, 3, *DET_SIZE),
+        "output": "maps",
+        "axes": {"image": {0: "batch"}, "maps": {0: "batch"}},
+    },
+    "text_detector": {  # the layout-free reader's text-line map, on the rectified card (W 640, H 416)
+        "shape": (1, 3, 416, 640),
         "output": "maps",
         "axes": {"image": {0: "batch"}, "maps": {0: "batch"}},
     },
@@ -115,3 +121,58 @@ def export_reader(model: ReaderModel, out: str | Path, *, opset: int = 17) -> li
     else:
         paths = {p: out.with_name(f"{out.name}.{p}.onnx") for p in PARTS}
     return [export_onnx(getattr(model, p), p, paths[p], opset=opset) for p in PARTS]
+
+
+INT8_OPS = ["MatMul", "Gemm", "LSTM"]  # int8 convolutions (ConvInteger) lose the thin text maps
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """Dynamic int8 quantisation (onnxruntime's: int8 weights of MatMul, Gemm and LSTM, activations
+    quantised at run time); convolutions stay float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="idsight-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(graph)
+        logging.disable(logging.WARNING)  # its advice to pre-process the graph, on the root logger
+        try:
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS)
+        finally:
+            logging.disable(logging.NOTSET)
+        return dst.read_bytes()
+
+
+def line_reader_graphs(reader: object, *, int8: bool = False, opset: int = 17) -> dict[str, bytes]:
+    """The ONNX graphs of a layout-free reader with idsight's own networks (``LayoutFreeReader`` whose
+    detector is the ``db`` detector and whose recogniser is a ``CRNNRecognizer``): ``detector``,
+    ``localizer`` (when it has one) and ``recognizer``, each int8-quantised when ``int8``."""
+    from idsight.errors import BadModelError
+
+    det = getattr(reader, "detector", None)
+    det_net = getattr(det, "net", None)
+    rec_net = getattr(getattr(reader, "recognizer", None), "net", None)
+    if not isinstance(det_net, nn.Module) or not isinstance(rec_net, nn.Module):
+        raise BadModelError("only a layout-free reader of idsight's own networks exports (not PP-OCR's)")
+    nets: dict[str, tuple[nn.Module, str]] = {
+        "detector": (det_net, "text_detector"),
+        "recognizer": (rec_net, "recognizer"),
+    }
+    loc = getattr(det, "localizer", None)
+    if loc is not None:
+        nets["localizer"] = (loc.net, "localizer")
+    graphs = {name: onnx_bytes(net, kind, opset=opset) for name, (net, kind) in nets.items()}
+    return {k: quantize_int8(g) for k, g in graphs.items()} if int8 else graphs
+
+
+def export_line_reader(reader: object, out: str | Path, *, int8: bool = False, opset: int = 17) -> list[Path]:
+    """Write ``<out>/<part>.onnx`` (``<part>.int8.onnx`` when ``int8``) for each network of a
+    layout-free reader; the content assignment and the specs need no network."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, graph in line_reader_graphs(reader, int8=int8, opset=opset).items():
+        p = out / f"{name}{'.int8' if int8 else ''}.onnx"
+        p.write_bytes(graph)
+        onnx.checker.check_model(str(p))
+        paths.append(p)
+    return paths

@@ -53,7 +53,11 @@ def read(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference (PyTorch and OpenCV).")] = 1,
     runtime: Annotated[
-        str, typer.Option(help="Inference runtime: torch, or onnx (onnxruntime; exported at load).")
+        str,
+        typer.Option(
+            help="Inference runtime: torch, or onnx (onnxruntime; exported at load); onnx-int8 for a "
+            "layout-free reader (its networks dynamically int8-quantised)."
+        ),
     ] = "torch",
     inspect: Annotated[
         Path | None, typer.Option(help="Write each stage's output (boxes, rectified card, characters) here.")
@@ -287,15 +291,36 @@ def train(
 def export(
     model: Annotated[str, typer.Argument(help="A model name or artifact path.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the ONNX files.")] = Path("onnx"),
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Dynamic int8 quantisation (layout-free readers' networks).")
+    ] = False,
 ) -> None:
-    """Export a model's networks to ONNX for deployment."""
+    """Export a model's networks to ONNX for deployment (a card reader's four, or a layout-free
+    reader's detector, localiser and recogniser; --int8 quantises the latter)."""
     from idsight import hub
-    from idsight.export import export_reader
-    from idsight.models.reader import ReaderModel
+    from idsight.artifact import read_meta
 
-    net, _ = ReaderModel.from_artifact(hub.resolve(model))
-    for p in export_reader(net, out_dir):
-        out.print(f"wrote {p}")
+    if fmt != "onnx":
+        fail(f"--format: unknown export format {fmt!r} (known: onnx)")
+    path = hub.resolve(model)
+    if read_meta(path).get("task") == "line_reader":
+        from idsight.export import export_line_reader
+        from idsight.ocr.layoutfree import load_line_reader
+
+        paths = export_line_reader(load_line_reader(path), out_dir, int8=int8)
+    else:
+        from idsight.export import export_reader
+        from idsight.models.reader import ReaderModel
+
+        if int8:
+            fail(
+                f"{path}: --int8 is for layout-free readers; a card reader's int8 is benchmarks/quantize.py's"
+            )
+        net, _ = ReaderModel.from_artifact(path)
+        paths = export_reader(net, out_dir)
+    for p in paths:
+        out.print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB)")
 
 
 @models_app.command("assemble")

@@ -586,9 +586,17 @@ def save_line_reader(
     return save_artifact(path, tensors, full, dtype="float32")
 
 
-def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
+LINE_RUNTIMES = ("torch", "onnx", "onnx-int8")
+
+
+def load_line_reader(path: str | Path, *, threads: int = 1, runtime: str = "torch") -> LayoutFreeReader:
+    """The reader of a ``line_reader`` file; ``runtime``: ``torch``, ``onnx`` (idsight's networks
+    exported at load and run in onnxruntime) or ``onnx-int8`` (the same, dynamically int8-quantised)."""
     from idsight.artifact import load_artifact
     from idsight.errors import BadModelError
+
+    if runtime not in LINE_RUNTIMES:
+        raise BadModelError(f"unknown runtime {runtime!r} (known: {', '.join(LINE_RUNTIMES)})", path=path)
 
     state, meta = load_artifact(path)
     if meta.get("task") != TASK:
@@ -630,4 +638,22 @@ def load_line_reader(path: str | Path, *, threads: int = 1) -> LayoutFreeReader:
                 f"the text detector does not load ({type(err).__name__})", path=path
             ) from None
     detector = TEXT_DETECTORS.build(det["name"], threads=threads, **kwargs)
-    return LayoutFreeReader(detector=detector, recognizer=recognizer)
+    reader = LayoutFreeReader(detector=detector, recognizer=recognizer)
+    if runtime != "torch":
+        _to_onnx(reader, int8=runtime == "onnx-int8", threads=threads)
+    return reader
+
+
+def _to_onnx(reader: LayoutFreeReader, *, int8: bool, threads: int) -> None:
+    """Swap the reader's networks for onnxruntime sessions of their ONNX graphs."""
+    from idsight.export import KINDS, line_reader_graphs
+    from idsight.ocr.runtime import OrtNet
+
+    graphs = line_reader_graphs(reader, int8=int8)
+    det, rec = reader.detector, reader.recognizer
+    outputs = {"detector": "maps", "localizer": "maps", "recognizer": KINDS["recognizer"]["output"]}
+    nets = {k: OrtNet(g, outputs[k], threads=threads) for k, g in graphs.items()}
+    det.net = nets["detector"]  # type: ignore[attr-defined]
+    rec.net = nets["recognizer"]  # type: ignore[attr-defined]
+    if "localizer" in nets:
+        det.localizer.net = nets["localizer"]  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ def load_reader(model: str | Path = "default", *, runtime: str = "torch", thread
     if read_meta(path).get("task") == "line_reader":
         from idsight.ocr.layoutfree import load_line_reader
 
-        reader = load_line_reader(path, threads=threads)
+        reader = load_line_reader(path, threads=threads, runtime=runtime)
         reader.name = path.name
         return reader
     from idsight.ocr.predictor import CardReader
