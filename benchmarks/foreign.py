@@ -8,8 +8,9 @@ draws only the held-out design and font families, which no training sees (the le
 score); ``train`` draws the others. The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
 strict: a field counts when its text equals the truth after Unicode NFC and collapsing whitespace; the
 MRZ is compared line by line with spaces removed. Engines:
-- ``student`` / ``teacher`` / any model name or file: ``idsight read`` with that model (a card reader
-  or a layout-free reader);
+- ``open-student`` (what ``idsight read`` uses), ``open-teacher``, ``student`` / ``teacher`` (the card
+  readers) or any model name or file: ``idsight read`` with that model; ``MODEL@onnx`` or
+  ``MODEL@onnx-int8`` reads in that runtime;
 - ``rapidocr``: PP-OCR's detector and recogniser (as shipped in ``rapidocr``) inside idsight's
   layout-free reader (line quads straightened, orientation found, then ``idsight.ocr.content``:
   document type and fields from the lines' text and geometry);
@@ -39,7 +40,12 @@ from distill import emit  # noqa: E402  (benchmarks/ is not a package)
 
 from idsight.metrics import cer, latency_summary  # noqa: E402
 
-MODELS = {"student": "idsight-reader-student", "teacher": "idsight-reader-teacher"}
+MODELS = {
+    "student": "idsight-reader-student",
+    "teacher": "idsight-reader-teacher",
+    "open-student": "idsight-reader-open-student",
+    "open-teacher": "models/idsight-reader-open-teacher.safetensors",
+}
 Reader = Callable[[np.ndarray, str], tuple[str, dict[str, str]]]  # image, name -> (type, {field: text})
 
 
@@ -86,7 +92,8 @@ def idsight_reader(model: str, threads: int) -> Reader:
     from idsight.errors import IdsightError
     from idsight.ocr.readers import load_reader
 
-    reader = load_reader(MODELS.get(model, model), threads=threads)
+    model, _, runtime = model.partition("@")  # "MODEL@onnx-int8": that runtime
+    reader = load_reader(MODELS.get(model, model), threads=threads, runtime=runtime or "torch")
 
     def read(image: np.ndarray, name: str) -> tuple[str, dict[str, str]]:
         try:

@@ -59,7 +59,7 @@ def test_part_from_reader_is_the_readers_network(tmp_path: Path) -> None:
     det = Path("models/idsight-text-detector-student.safetensors")
     out = save_line_reader(
         tmp_path / "reader.safetensors",
-        recognizer=Path("models/idsight-reader-open-student.safetensors"),
+        recognizer=Path("src/idsight/assets/models/idsight-reader-open-student.safetensors"),
         detector={"name": "db", "model": det, "localizer": str(loc)},
     )
     state, _ = load_artifact(out)

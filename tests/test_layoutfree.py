@@ -354,7 +354,7 @@ def test_calibrate_stores_the_best_height_scale_and_the_sweep(tmp_path: Path, mo
     from idsight.ocr.layoutfree import load_line_reader
 
     reader = tmp_path / "reader.safetensors"
-    reader.write_bytes(Path("models/idsight-reader-open-student.safetensors").read_bytes())
+    reader.write_bytes(Path("src/idsight/assets/models/idsight-reader-open-student.safetensors").read_bytes())
     seen: list[float] = []
 
     def fake_score(r, folder: Path) -> float:  # noqa: ANN001  (reads nothing; peaks at 0.7)

@@ -16,6 +16,8 @@ from idsight.models.reader import ReaderModel, count_parameters
 from idsight.ocr.predictor import DEFAULT_PREPROCESSING, LEGACY_PREPROCESSING, CardReader
 
 SHIPPED = sorted(hub.shipped_dir().glob("*.safetensors"))
+CARD_READERS = [p for p in SHIPPED if read_meta(p)["task"] == "card_reader"]
+LINE_READERS = [p for p in SHIPPED if read_meta(p)["task"] == "line_reader"]
 MAX_TOTAL_BYTES = 30 * 1024 * 1024
 
 
@@ -29,7 +31,7 @@ def test_total_size_budget() -> None:
     assert sum(p.stat().st_size for p in SHIPPED) <= MAX_TOTAL_BYTES
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CARD_READERS, ids=lambda p: p.stem)
 def test_recorded_metadata_matches_model(path: Path) -> None:
     model, meta = ReaderModel.from_artifact(path)
     assert meta["parameter_count"] == count_parameters(model)
@@ -61,7 +63,7 @@ def test_recorded_metadata_matches_model(path: Path) -> None:
     assert 0.0 <= val["field_exact_match"] <= 1.0 and val["cards"] > 0
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CARD_READERS, ids=lambda p: p.stem)
 def test_recorded_metrics_reproduce(path: Path, tmp_path: Path) -> None:
     """Regenerate the first cards of each validation folder and re-score them."""
     from idsight.data.synth import write_cards
@@ -93,3 +95,29 @@ def test_models_list_reports_shipped() -> None:
         assert r["parameters"] == read_meta(p)["parameter_count"]
         assert r["file_size"] == p.stat().st_size
         json.dumps(r)
+
+
+def test_the_default_reader_is_a_shipped_layout_free_student_with_its_lineage() -> None:
+    from idsight import DEFAULT_READER
+    from idsight.artifact import load_artifact
+    from idsight.ocr.layoutfree import load_line_reader
+
+    path = hub.resolve(DEFAULT_READER)
+    assert path in LINE_READERS
+    state, meta = load_artifact(path)
+    assert meta["role"] == "student" and meta["parameter_count"] == sum(v.numel() for v in state.values())
+    reader = load_line_reader(path)
+    assert reader.detector.localizer is not None and reader.detector.height_scale == meta["calibration"][
+        "detector"
+    ]["height_scale"]
+    # every command that made it: assembly, calibration, and each network's training recipe
+    assert meta["commands"][0].startswith("idsight models assemble")
+    assert meta["commands"][-1].startswith("idsight models calibrate")
+    trained = [meta["detector"]["provenance"], meta["recognizer"]["provenance"]]
+    if "localizer_provenance" in meta["detector"]:
+        trained.append(meta["detector"]["localizer_provenance"])
+    for prov in trained:
+        recipe = prov["commands"][0]["command"] if prov.get("commands") else prov["command"]
+        assert recipe.startswith("idsight train configs/")
+        assert (Path(__file__).parents[1] / recipe.split()[2]).is_file()
+

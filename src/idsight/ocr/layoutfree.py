@@ -569,8 +569,11 @@ def save_line_reader(
                 tensors |= {f"localizer.{k}": v for k, v in lstate.items()}
                 record["localizer_arch"] = larch
                 record["localizer_provenance"] = lmeta.get("provenance")
+    own = det["name"] == "db" and latin is None and hangul is None
     full = {
         "task": TASK,
+        "role": "student" if own else "teacher",  # idsight's own networks only, or packaged parts too
+        "parameter_count": int(sum(v.numel() for v in tensors.values())),
         "detector": record,
         "recognizer": {
             "arch": rmeta["arch"],
