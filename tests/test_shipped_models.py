@@ -107,9 +107,10 @@ def test_the_default_reader_is_a_shipped_layout_free_student_with_its_lineage() 
     state, meta = load_artifact(path)
     assert meta["role"] == "student" and meta["parameter_count"] == sum(v.numel() for v in state.values())
     reader = load_line_reader(path)
-    assert reader.detector.localizer is not None and reader.detector.height_scale == meta["calibration"][
-        "detector"
-    ]["height_scale"]
+    assert (
+        reader.detector.localizer is not None
+        and reader.detector.height_scale == meta["calibration"]["detector"]["height_scale"]
+    )
     # every command that made it: assembly, calibration, and each network's training recipe
     assert meta["commands"][0].startswith("idsight models assemble")
     assert meta["commands"][-1].startswith("idsight models calibrate")
@@ -120,4 +121,3 @@ def test_the_default_reader_is_a_shipped_layout_free_student_with_its_lineage() 
         recipe = prov["commands"][0]["command"] if prov.get("commands") else prov["command"]
         assert recipe.startswith("idsight train configs/")
         assert (Path(__file__).parents[1] / recipe.split()[2]).is_file()
-
