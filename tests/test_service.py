@@ -182,6 +182,9 @@ def test_ekyc_decision_rules() -> None:
 
 def test_health_ready_and_metrics(client: TestClient, card: tuple[bytes, dict]) -> None:
     assert client.get("/healthz").text == "ok"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"] == "abc-1"
+    assert client.get("/healthz", headers={"X-Request-ID": "a b\n"}).headers["x-request-id"] != "a b\n"
     ready = client.get("/readyz").json()
     assert ready["ready"] and set(ready["models"]) == {"cards", "faces", "contours"}
     client.post("/v1/cards:read", files={"image": ("card.png", card[0], "image/png")})
@@ -226,6 +229,13 @@ def test_hot_reload_swaps_the_model_and_frees_the_old_one(tmp_path: Path) -> Non
         r = c.post("/v1/models/contours:reload", json={"model": str(tmp_path / "missing.safetensors")})
         assert r.status_code == 422 and "missing.safetensors" in r.json()["detail"]
         assert models.get("contours").name == "contours-v2"  # a failed reload changes nothing
+        pickled = tmp_path / "pickled.safetensors"  # a pickle under a safetensors name: never unpickled
+        import torch
+
+        torch.save({"weights": torch.zeros(2)}, pickled)
+        r = c.post("/v1/models/contours:reload", json={"model": str(pickled)})
+        assert r.status_code == 422 and "pickled.safetensors" in r.json()["detail"]
+        assert models.get("contours").name == "contours-v2"
         r = c.post("/v1/models/teapot:reload", json={})
         assert r.status_code == 422 and "unknown job" in r.json()["detail"]
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -42,6 +44,7 @@ from idsight.serve.metrics import ServiceMetrics
 from idsight.serve.registry import JOBS, ModelSet, NotServed
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes of one request (two photos)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class ReloadIn(BaseModel):
@@ -214,7 +217,10 @@ def create_service_app(
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Any]) -> Any:
         t0 = time.perf_counter()
+        given = request.headers.get("x-request-id", "")
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex  # logs carry ids, never fields
         response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
         route = request.scope.get("route")
         path = getattr(route, "path", "other")
         metrics.request(path, response.status_code, time.perf_counter() - t0)
