@@ -118,6 +118,10 @@ def test_layout_free_student_onnx_and_int8_parity(tmp_path) -> None:  # noqa: AN
         target = model if "--format" in args else "idsight-reader-student"
         res = CliRunner().invoke(app, ["export", target, "--out", str(tmp_path / "x"), *args])
         assert res.exit_code == 2 and needle in res.output and not (tmp_path / "x").exists()
+    onto = tmp_path / "file.onnx"
+    onto.write_bytes(b"kept")
+    res = CliRunner().invoke(app, ["export", model, "--out", str(onto)])
+    assert res.exit_code == 2 and "file.onnx: not a folder" in res.output and onto.read_bytes() == b"kept"
     labels = write_composed(["td1", "kr-rrc"], 2, tmp_path / "c", seed=21, photo_fraction=0.0)
     names = [json.loads(x)["image"] for x in labels.read_text(encoding="utf-8").splitlines()]
     images = [load_image(tmp_path / "c" / n) for n in names]

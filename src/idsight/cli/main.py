@@ -129,10 +129,10 @@ def read(
         raise typer.Exit(2)
 
 
-def _output_dir(path: Path) -> None:
+def _output_dir(path: Path, option: str = "--inspect") -> None:
     """Make the folder ``path`` (with its parents), or fail with one line saying why it cannot be."""
     if path.exists() and not path.is_dir():
-        fail(f"{path}: not a folder (an existing file); give a folder for --inspect")
+        fail(f"{path}: not a folder (an existing file); give a folder for {option}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -308,6 +308,7 @@ def export(
         from idsight.export import export_line_reader
         from idsight.ocr.layoutfree import load_line_reader
 
+        _output_dir(out_dir, "--out")
         paths = export_line_reader(load_line_reader(path), out_dir, int8=int8)
     else:
         from idsight.export import export_reader
