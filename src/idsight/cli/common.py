@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ def print_error(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape_line(message)}", markup=True, highlight=False)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     print_error(message)
     raise typer.Exit(code)
 

@@ -42,6 +42,38 @@ def _warn(message: str) -> None:
     err.print(f"[bold yellow]warning:[/] {escape_line(message)}", markup=True, highlight=False)
 
 
+HostOpt = Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
+PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")]
+MaxBodyOpt = Annotated[
+    int, typer.Option(min=1024, help="Largest request body in bytes; larger ones get 413.")
+]
+
+
+def _guard_settings(
+    host: str,
+    port: int,
+    key_file: Path | None,
+    allowed: list[str] | None,
+    env: str,
+    serving: str,
+    exposes: str,
+) -> tuple[str | None, list[str]]:
+    """The API key and the Host names to serve; beyond loopback without a key, one line refusing
+    (``serving``: "the review page on"; ``exposes``: what anyone who can reach it would get)."""
+    from idsight.serve.security import is_loopback, normalize_host
+
+    key = _api_key(key_file, env)
+    if key is None and not is_loopback(host):
+        fail(
+            f"refusing to serve {serving} {host} without an API key: {exposes} anyone who can reach "
+            f"{host}:{port}; pass --api-key-file FILE (or set {env}), or serve on 127.0.0.1"
+        )
+    try:
+        return key, [normalize_host(h) for h in [*(allowed or []), host]]
+    except ValueError as e:
+        fail(f"--allowed-host: {e}")
+
+
 def _api_key(path: Path | None, env: str = KEY_ENV) -> str | None:
     """The key of ``--api-key-file``, else of ``$env``, else None; a bad one is an error."""
     from idsight.serve.security import check_api_key
@@ -72,10 +104,8 @@ def _api_key(path: Path | None, env: str = KEY_ENV) -> str | None:
 @one_line_errors
 def serve(
     db: DbOpt,
-    host: Annotated[
-        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8765,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8765,
     low_confidence: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Highlight fields read with confidence below this.")
     ] = 0.9,
@@ -93,28 +123,19 @@ def serve(
             "--host (repeat for more), e.g. this machine's LAN name or address."
         ),
     ] = None,
-    max_body: Annotated[
-        int, typer.Option(min=1024, help="Largest request body in bytes; larger ones get 413.")
-    ] = 1024 * 1024,
+    max_body: MaxBodyOpt = 1024 * 1024,
 ) -> None:
     """Serve the review page: a queue of reads, keyboard review of each field, figures."""
     import uvicorn
 
     from idsight.review import ReviewStore
     from idsight.serve.review_app import create_app
-    from idsight.serve.security import is_loopback, normalize_host
+    from idsight.serve.security import is_loopback
 
-    key = _api_key(api_key_file)
-    if key is None and not is_loopback(host):
-        fail(
-            f"refusing to serve the review page on {host} without an API key: it shows names, ID numbers "
-            f"and card images to anyone who can reach {host}:{port}; pass --api-key-file FILE (or set "
-            f"{KEY_ENV}), or serve on 127.0.0.1"
-        )
-    try:
-        hosts = [normalize_host(h) for h in [*(allowed_host or []), host]]
-    except ValueError as e:
-        fail(f"--allowed-host: {e}")
+    key, hosts = _guard_settings(
+        host, port, api_key_file, allowed_host, KEY_ENV, "the review page on", "it shows names, ID numbers "
+        "and card images to",
+    )  # fmt: skip
 
     store = ReviewStore(db, create=False)  # a bad, foreign or missing store: ReviewError, one line, exit 2
     try:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from idsight.cli.common import fail, one_line_errors, out
-from idsight.cli.review import _api_key, _check_port, _warn
+from idsight.cli.common import one_line_errors, out
+from idsight.cli.review import HostOpt, MaxBodyOpt, PortOpt, _check_port, _guard_settings, _warn
 
 KEY_ENV = "IDSIGHT_API_KEY"
 
@@ -22,10 +22,8 @@ def serve(
             "batching, the face FAR, the review store. Default: the layout-free student reads cards."
         ),
     ] = None,
-    host: Annotated[
-        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     api_key_file: Annotated[
         Path | None,
         typer.Option(
@@ -39,29 +37,19 @@ def serve(
             help="A Host name clients use to reach the service, besides loopback and --host (repeat)."
         ),
     ] = None,
-    max_body: Annotated[
-        int, typer.Option(min=1024, help="Largest request body in bytes; larger ones get 413.")
-    ] = 20 * 1024 * 1024,
+    max_body: MaxBodyOpt = 20 * 1024 * 1024,
 ) -> None:
     """Serve card reading, face verification, eKYC, classification and contours over HTTP (models
     loaded once at start-up; /docs has the API)."""
     import uvicorn
 
     from idsight.serve.registry import ModelSet, load_config
-    from idsight.serve.security import is_loopback, normalize_host
+    from idsight.serve.security import is_loopback
     from idsight.serve.service import create_service_app
 
-    key = _api_key(api_key_file, KEY_ENV)
-    if key is None and not is_loopback(host):
-        fail(
-            f"refusing to serve on {host} without an API key: the service reads ID cards and faces for "
-            f"anyone who can reach {host}:{port}; pass --api-key-file FILE (or set {KEY_ENV}), or serve "
-            "on 127.0.0.1"
-        )
-    try:
-        hosts = [normalize_host(h) for h in [*(allowed_host or []), host]]
-    except ValueError as e:
-        fail(f"--allowed-host: {e}")
+    key, hosts = _guard_settings(
+        host, port, api_key_file, allowed_host, KEY_ENV, "on", "the service reads ID cards and faces for"
+    )
     cfg = load_config(config)
     _check_port(host, port)
     models = ModelSet(cfg)  # every model loads now, once; a bad one stops the start with one line

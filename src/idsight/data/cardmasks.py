@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from idsight.data.io import lut_planes, shrink
+from idsight.data.textmaps import collate_maps
 from idsight.ocr.localize import MASK_LUT
 from idsight.registry import DATASETS
 
@@ -70,6 +71,4 @@ class ComposedCardMasks(Dataset):
         image, target = self.sample(i)
         return torch.from_numpy(lut_planes(shrink(image, SIZE), MASK_LUT)), torch.from_numpy(target)[None]
 
-    @staticmethod
-    def collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return {"image": torch.stack([x for x, _ in items]), "maps": torch.stack([y for _, y in items])}
+    collate = staticmethod(collate_maps)

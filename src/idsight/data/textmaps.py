@@ -64,6 +64,11 @@ def text_quads(
     return out
 
 
+def collate_maps(items: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``(image, target map)`` pairs -> the ``{"image", "maps"}`` batch that ``line_detection`` trains on."""
+    return {"image": torch.stack([x for x, _ in items]), "maps": torch.stack([y for _, y in items])}
+
+
 @DATASETS.register("composed_text_maps")
 class ComposedTextMaps(Dataset):
     """Composed cards (``idsight.data.synth.compose``) of ``doc_types``, resized to the detector input,
@@ -115,6 +120,4 @@ class ComposedTextMaps(Dataset):
         image, target = self.sample(i)
         return to_tensor(image, MEAN, STD), torch.from_numpy(target)[None]
 
-    @staticmethod
-    def collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        return {"image": torch.stack([x for x, _ in items]), "maps": torch.stack([y for _, y in items])}
+    collate = staticmethod(collate_maps)

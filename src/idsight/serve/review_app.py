@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -30,6 +29,7 @@ from idsight.data.charset import CHARSET
 from idsight.review import ReviewConflict, ReviewError, ReviewStore
 from idsight.review.models import MAX_QUEUE_PAGE
 from idsight.serve import security
+from idsight.serve.docs import add_offline_docs
 from idsight.serve.figures import accuracy_series, accuracy_svg
 from idsight.serve.views import field_views, png_size, read_json, review_json, summary_json
 
@@ -106,7 +106,7 @@ def create_app(
     app.add_middleware(security.Guard, api_key=key, allowed_hosts=hosts, max_body=max_body)
     app.state.store = st
     app.mount("/static", StaticFiles(packages=[("idsight.serve", "static")]), name="static")
-    app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+    add_offline_docs(app, "idsight review API")
     env = Environment(loader=PackageLoader("idsight.serve", "templates"), autoescape=select_autoescape())
     env.globals["logout"] = key is not None
 
@@ -166,18 +166,6 @@ def create_app(
         response = RedirectResponse(f"{root}/login", status_code=303)
         response.delete_cookie(security.SESSION_COOKIE, path=root or "/", httponly=True, samesite="strict")
         return response
-
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title="idsight review API",
-            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
-            swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
-        )
 
     # -- JSON API -----------------------------------------------------------------------
     @app.get("/api/queue")

@@ -32,14 +32,13 @@ import cv2
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from idsight.errors import BadImageError, IdsightError, NoCardError, UnknownNameError
 from idsight.serve import security
 from idsight.serve.batching import MicroBatcher
+from idsight.serve.docs import add_offline_docs
 from idsight.serve.metrics import ServiceMetrics
 from idsight.serve.registry import JOBS, ModelSet, NotServed
 
@@ -202,7 +201,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     app.state.models = models
-    app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+    add_offline_docs(app, "idsight service API")
 
     @app.exception_handler(IdsightError)
     async def idsight_error(_: Request, err: IdsightError) -> JSONResponse:
@@ -347,18 +346,6 @@ def create_service_app(
         loaded = models.reload(job, body.model if body else None)
         metrics.models(models.versions())
         return {"job": job, **loaded.record()}
-
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title="idsight service API",
-            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
-            swagger_ui_parameters={"validatorUrl": None},
-        )
 
     guarded = security.Guard(
         app, api_key=api_key, allowed_hosts=allowed_hosts, max_body=max_body, login=False, what="service"
