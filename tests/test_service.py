@@ -292,7 +292,7 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(BadConfigError, match="batching.max_batch"):
         load_config(f)
     f.write_text("[1, 2]\n")
-    with pytest.raises(BadConfigError, match="must be a mapping"):
+    with pytest.raises(BadConfigError, match="must be a YAML mapping"):
         load_config(f)
     assert load_config(None).served() == {"cards": "idsight-reader-open-student"}
 

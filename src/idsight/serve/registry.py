@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idsight import DEFAULT_READER
@@ -58,13 +57,10 @@ def load_config(path: str | Path | None) -> ServeConfig:
     """The config at ``path`` (None: the defaults: the layout-free student reads cards)."""
     if path is None:
         return ServeConfig()
+    from idsight.train.config import read_yaml
+
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise BadConfigError(f"cannot read the service config ({type(e).__name__})", path=p) from None
-    if not isinstance(raw, dict):
-        raise BadConfigError("the service config must be a mapping", path=p)
+    raw = read_yaml(p)  # one line naming the file: missing, unreadable, not YAML, not a mapping
     try:
         cfg = ServeConfig.model_validate(raw)
     except ValidationError as e:

@@ -29,7 +29,7 @@ from idsight.data.charset import CHARSET
 from idsight.review import ReviewConflict, ReviewError, ReviewStore
 from idsight.review.models import MAX_QUEUE_PAGE
 from idsight.serve import security
-from idsight.serve.docs import add_offline_docs
+from idsight.serve.common import add_offline_docs, validation_detail
 from idsight.serve.figures import accuracy_series, accuracy_svg
 from idsight.serve.views import field_views, png_size, read_json, review_json, summary_json
 
@@ -63,16 +63,6 @@ def _api_error(err: ReviewError) -> ApiError:
     if "database error" in message:
         return ApiError(503, message)
     return ApiError(422, message)
-
-
-def _validation_detail(err: RequestValidationError) -> str:
-    errors = err.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where or 'body'}: {first.get('msg', 'invalid')}{more}"
 
 
 def create_app(
@@ -126,7 +116,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": " ".join(_validation_detail(err).split())}, status_code=422)
+        return JSONResponse({"detail": " ".join(validation_detail(err).split())}, status_code=422)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

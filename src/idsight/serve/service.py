@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from idsight.errors import BadImageError, IdsightError, NoCardError, UnknownNameError
 from idsight.serve import security
 from idsight.serve.batching import MicroBatcher
-from idsight.serve.docs import add_offline_docs
+from idsight.serve.common import add_offline_docs, validation_detail
 from idsight.serve.metrics import ServiceMetrics
 from idsight.serve.registry import JOBS, ModelSet, NotServed
 
@@ -209,9 +209,7 @@ def create_service_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where or 'body'}: {first.get('msg', 'invalid')}"}, status_code=422)
+        return JSONResponse({"detail": validation_detail(err)}, status_code=422)
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Any]) -> Any:

@@ -1,9 +1,11 @@
-"""``/docs`` (Swagger UI) from the files of the installed ``fastapi-offline`` package: nothing is loaded
-from a CDN. Shared by the review page and the service."""
+"""What the review page and the service share: ``/docs`` (Swagger UI) from the files of the installed
+``fastapi-offline`` package, so nothing is loaded from a CDN, and one line for a request that does not
+validate."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,3 +26,14 @@ def add_offline_docs(app: FastAPI, title: str) -> None:
             swagger_favicon_url=f"{root}/docs-assets/favicon.png",
             swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
         )
+
+
+def validation_detail(err: RequestValidationError) -> str:
+    """The first problem of a request that does not validate, where it is, and how many more."""
+    errors = err.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where or 'body'}: {first.get('msg', 'invalid')}{more}"
