@@ -6,8 +6,8 @@
 ``--composed POOL`` reads cards of idsight's composer instead (``idsight synth composed``): ``heldout``
 draws only the held-out design and font families, which no training sees (the leave-design-out
 score); ``train`` draws the others. The folder holds images and a ``truth.jsonl`` (``{"image", "template", "fields"}`` per card). Scoring is
-strict: a field counts when its text equals the truth after Unicode NFC and collapsing whitespace; the
-MRZ is compared line by line with spaces removed. Engines:
+strict: a field counts when its text equals the truth after ``idsight.metrics.field_text`` (Unicode
+NFC, whitespace collapsed; the MRZ line by line with spaces removed), as calibration and the demo score. Engines:
 - ``open-student`` (what ``idsight read`` uses), ``open-teacher``, ``student`` / ``teacher`` (the card
   readers) or any model name or file: ``idsight read`` with that model; ``MODEL@onnx`` or
   ``MODEL@onnx-int8`` reads in that runtime;
@@ -27,7 +27,6 @@ import os
 import sys
 import tempfile
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from distill import emit  # noqa: E402  (benchmarks/ is not a package)
 
-from idsight.metrics import cer, latency_summary  # noqa: E402
+from idsight.metrics import cer, field_match, field_text, latency_summary  # noqa: E402
 
 MODELS = {
     "student": "idsight-reader-student",
@@ -47,18 +46,6 @@ MODELS = {
     "open-teacher": "models/idsight-reader-open-teacher.safetensors",
 }
 Reader = Callable[[np.ndarray, str], tuple[str, dict[str, str]]]  # image, name -> (type, {field: text})
-
-
-def norm(s: str | None) -> str:
-    return " ".join(unicodedata.normalize("NFC", s or "").split())
-
-
-def mrz_norm(s: str | None) -> str:
-    return "\n".join(line.strip().replace(" ", "") for line in (s or "").strip().splitlines())
-
-
-def field_ok(name: str, got: str | None, want: str) -> bool:
-    return mrz_norm(got) == mrz_norm(want) if name == "mrz" else norm(got) == norm(want)
 
 
 def score(
@@ -71,10 +58,10 @@ def score(
         types.append(doc_type == card["template"])
         for k, want in card["fields"].items():
             key = f"{card['template']}.{k}"
-            per.setdefault(key, []).append(field_ok(k, fields.get(k), want))
+            per.setdefault(key, []).append(field_match(k, fields.get(k), want))
             got_t, want_t = texts.setdefault(key, ([], []))
-            got_t.append(mrz_norm(fields.get(k)) if k == "mrz" else norm(fields.get(k)))
-            want_t.append(mrz_norm(want) if k == "mrz" else norm(want))
+            got_t.append(field_text(k, fields.get(k)))
+            want_t.append(field_text(k, want))
     hits = [x for v in per.values() for x in v]
     mrz = [x for k, v in per.items() if k.endswith(".mrz") for x in v]
     return {

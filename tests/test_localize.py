@@ -173,3 +173,29 @@ def test_region_warped_to_a_size_is_the_window_resized(out: tuple[int, int]) -> 
     got = view.region(x0, y0, x1, y1, out=out).astype(int)
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 2
+
+
+def test_robust_mask_fit_ignores_background_let_into_the_mask() -> None:
+    """A mask with a thin streak of background joined to one side: the plain hull fit bends a corner
+    towards it, the opened, overlap-chosen fit (``open_frac``) stays on the card."""
+    from types import SimpleNamespace
+
+    from idsight.ocr.localize import MaskLocalizer
+
+    image = _scene(np.random.default_rng(3))
+    size = (256, 160)
+    scale = np.array([size[0] / image.shape[1], size[1] / image.shape[0]], np.float32)
+    prob = np.zeros(size[::-1], np.float32)
+    cv2.fillPoly(prob, [np.round(TRUE * scale).astype(np.int32)], 1.0)
+    cv2.rectangle(prob, (190, 60), (252, 65), 0.8, -1)  # a thin streak of sky beside the right side
+    gray = EdgeImage(image)
+
+    def fit(open_frac: float) -> np.ndarray:
+        loc = MaskLocalizer(model=SimpleNamespace(localizer=None), open_frac=open_frac)
+        result = loc._fit(gray, prob, 0.5)
+        assert result is not None
+        return order_corners(result.corners)
+
+    plain, robust = fit(0.0), fit(0.05)
+    assert np.linalg.norm(plain - TRUE, axis=1).max() > 40
+    assert np.linalg.norm(robust - TRUE, axis=1).max() < 12

@@ -81,3 +81,22 @@ def test_stage_latency_medians_per_stage_and_inside_the_networks() -> None:
     assert s["stage_ms_median"]["localize"] == 2.0 and s["stage_ms_median"]["detect"] == 3.0
     assert s["stage_ms_median"]["cleanup"] == 0.0 and s["network_ms_median"] == 3.0
     assert s["outside_network_ms_median"] == 4.0  # the median of 7, 4 and 1, not 9.0 - 3.0
+
+
+@pytest.mark.parametrize(
+    "name,got,want,same",
+    [
+        ("name", "홍 길동", "홍 길동", True),
+        ("name", " 홍  길동 ", "홍 길동", True),
+        ("name", "홍길동", "홍 길동", False),  # a lost space is an error outside the MRZ
+        ("name", "\u1112\u1169\u11bc", "홍", True),  # NFD jamo == the NFC syllable
+        ("mrz", "I<UTO 123<<\nABC<<D \n", "I<UTO123<<\nABC<<D", True),
+        ("mrz", "I<UTO123<<ABC<<D", "I<UTO123<<\nABC<<D", False),  # lines are kept apart
+        ("sex", None, "", True),
+        ("sex", None, "F", False),
+    ],
+)
+def test_field_match_is_the_one_exact_rule(name, got, want, same):
+    from idsight.metrics import field_match
+
+    assert field_match(name, got, want) is same

@@ -60,19 +60,16 @@ def _unseen_designs_table(readers: list[Any], root: Path, count: int, seed: int)
     """Read ``count`` composed cards per document type of the held-out design and font families with
     each reader; ``{reader name: {document type: fields exact}}``."""
     import json
-    import unicodedata
 
     from idsight.data.io import load_image
     from idsight.data.synth.compose import DOC_TYPES, write_composed
     from idsight.errors import IdsightError
+    from idsight.metrics import field_match
 
     labels = write_composed(
         list(DOC_TYPES), count * len(DOC_TYPES), root, seed=seed, design_pool="heldout", font_pool="heldout"
     )
     records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
-
-    def norm(s: str | None) -> str:
-        return "".join(unicodedata.normalize("NFC", s or "").split())
 
     t = Table(title=f"1. Cards of design and font families no training saw ({count} per type; generated)")
     for c in ("model", "document type", "fields exact", "type right"):
@@ -92,7 +89,7 @@ def _unseen_designs_table(readers: list[Any], root: Path, count: int, seed: int)
                 {k: v.get("text") for k, v in d["fields"].items()} if d["template"] == rec["doc_type"] else {}
             )
             for k, v in rec["fields"].items():
-                per.setdefault(rec["doc_type"], []).append(norm(got.get(k)) == norm(v))
+                per.setdefault(rec["doc_type"], []).append(field_match(k, got.get(k), v))
         for doc in DOC_TYPES:
             f, ty = per.get(doc, []), types.get(doc, [])
             t.add_row(

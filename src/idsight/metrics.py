@@ -3,11 +3,15 @@
 - ``edit_distance(a, b)``: Levenshtein distance (unit-cost insert / delete / substitute).
 - ``cer(preds, gts)``: character error rate = total edit distance / total ground-truth characters.
 - ``field_accuracy(preds, gts)``: exact-match accuracy per field and overall, over cards.
+- ``field_text(name, text)`` / ``field_match(name, got, want)``: the one normalisation behind every
+  "read exactly" of a layout-free read (benchmarks, calibration, the demo): Unicode NFC, whitespace
+  runs as one space; the MRZ line by line with all whitespace removed.
 - ``latency_summary(ms)``: count, mean, median, p90, p99, min, max of a list of latencies.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,6 +53,20 @@ def cer(preds: str | Sequence[str | None], gts: str | Sequence[str]) -> float:
     if total == 0:
         return min(1.0, float(errors))
     return errors / total
+
+
+def field_text(name: str, text: str | None) -> str:
+    """``text`` as field ``name`` is compared: NFC, whitespace runs as one space; an MRZ (``mrz``)
+    keeps its line breaks and loses every other whitespace (its filler is ``<``, never a space)."""
+    s = unicodedata.normalize("NFC", text or "")
+    if name == "mrz":
+        return "\n".join("".join(line.split()) for line in s.splitlines() if line.strip())
+    return " ".join(s.split())
+
+
+def field_match(name: str, got: str | None, want: str | None) -> bool:
+    """Whether field ``name`` was read exactly (see :func:`field_text`)."""
+    return field_text(name, got) == field_text(name, want)
 
 
 def field_accuracy(

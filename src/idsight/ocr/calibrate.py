@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,11 @@ from idsight.errors import BadModelError, IdsightError
 SCALES = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
 
 
-def _norm(name: str, text: str | None) -> str:
-    s = unicodedata.normalize("NFC", text or "")
-    return "".join(s.split()) if name == "mrz" else " ".join(s.split())
-
-
 def field_exact(reader: Any, folder: Path) -> float:
     """The share of fields ``reader`` reads exactly on a folder that ``write_composed`` wrote."""
     from idsight.data.io import load_image
     from idsight.errors import NoCardError
+    from idsight.metrics import field_match
 
     rows = [json.loads(x) for x in (folder / "labels.jsonl").read_text("utf-8").splitlines() if x]
     good = total = 0
@@ -40,7 +35,7 @@ def field_exact(reader: Any, folder: Path) -> float:
         except NoCardError:
             got = {}
         for k, want in row["fields"].items():
-            good += _norm(k, got.get(k)) == _norm(k, want)
+            good += field_match(k, got.get(k), want)
             total += 1
     return good / max(1, total)
 

@@ -202,6 +202,20 @@ def _fit_sides(contour: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return out
 
 
+def _best_overlap(contour: np.ndarray, component: np.ndarray) -> np.ndarray:
+    """Of the hull's four-corner polygon and the minimum-area rectangle of ``contour`` (each also with
+    its sides refitted), the quadrilateral whose area best overlaps ``component`` (IoU)."""
+    fits = [_fit_quad(contour), cv2.boxPoints(cv2.minAreaRect(contour)).astype(np.float32)]
+    fits += [_fit_sides(contour, q) for q in fits]
+
+    def iou(q: np.ndarray) -> float:
+        poly = np.zeros_like(component)
+        cv2.fillPoly(poly, [np.round(q * 4).astype(np.int32)], 1, shift=2)
+        return float((poly & component).sum()) / max(1.0, float((poly | component).sum()))
+
+    return max(fits, key=iou)
+
+
 def _line_intersection(l1: np.ndarray, l2: np.ndarray) -> np.ndarray | None:
     (vx1, vy1, x1, y1), (vx2, vy2, x2, y2) = l1, l2
     a = np.array([[vx1, -vx2], [vy1, -vy2]], dtype=np.float64)
@@ -319,6 +333,11 @@ class MaskLocalizer:
     ``alternatives`` gives other readings of the same image (the mask cut at other thresholds, and
     the classical contour localiser) for the reader to try when the first quadrilateral does not
     look like a card to its classifier: glare can merge a corner with the background, or hide one.
+
+    ``open_frac`` > 0 fits robustly: the mask is first opened with a disc of that fraction of its
+    shorter side (cutting off bright background that the mask let in beside the card), and of the
+    hull's four-corner polygon and the minimum-area rectangle, each with its sides refitted, the one
+    that best overlaps the opened mask is kept. 0 fits the plain mask's hull (the card readers).
     """
 
     def __init__(
@@ -330,6 +349,7 @@ class MaskLocalizer:
         alt_thrs: tuple[float, ...] = (0.7, 0.3, 0.85),
         min_area: float = 0.02,
         band: float = 1.0,
+        open_frac: float = 0.0,
     ) -> None:
         if model is None or not hasattr(model, "localizer"):
             raise ValueError("the mask localiser needs a reader model with a 'localizer' network")
@@ -339,6 +359,7 @@ class MaskLocalizer:
         self.alt_thrs = alt_thrs
         self.min_area = min_area
         self.band = band  # edge search half-width, in mask pixels
+        self.open_frac = open_frac
         self.contour = ContourLocalizer()
 
     @torch.inference_mode()
@@ -369,19 +390,28 @@ class MaskLocalizer:
     def _fit(self, gray: EdgeImage, prob: np.ndarray, thr: float) -> Localization | None:
         """The quadrilateral of the mask cut at ``thr``, refined on the image's edges (``gray``)."""
         h, w = gray.shape[:2]
-        mask = (prob > thr).astype(np.uint8)
+        mask: np.ndarray = (prob > thr).astype(np.uint8)
+        if self.open_frac > 0:
+            d = max(3, round(self.open_frac * min(mask.shape))) | 1
+            mask = cv2.morphologyEx(
+                mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+            )
         n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n < 2:
             return None
         k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         if stats[k, cv2.CC_STAT_AREA] < self.min_area * mask.size:
             return None
-        contours, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        component = (lab == k).astype(np.uint8)
+        contours, _ = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         sx, sy = w / prob.shape[1], h / prob.shape[0]
         contour = max(contours, key=cv2.contourArea).astype(np.float32) + 0.5
-        contour[..., 0] *= sx
-        contour[..., 1] *= sy
-        quad = _fit_sides(contour, _fit_quad(contour))
+        if self.open_frac > 0:
+            quad = _best_overlap(contour, component) * np.array([sx, sy], np.float32)
+        else:
+            contour[..., 0] *= sx
+            contour[..., 1] *= sy
+            quad = _fit_sides(contour, _fit_quad(contour))
         quad = order_corners(np.clip(quad, 0, [w, h]))
         quad = refine_quad(gray, quad, band=self.band * max(sx, sy))
         score = float(prob[lab == k].mean())

@@ -42,7 +42,8 @@ def landscape(corners: np.ndarray) -> np.ndarray:
 class CardTextDetector:
     """``net``: the text-map network (input ``INPUT_SIZE``, one map at stride 2); ``localizer``: the
     card-mask network, or None to read the whole frame as the card (flat scans); ``threshold`` and
-    ``height_scale``: see :func:`idsight.data.textmaps.text_quads`."""
+    ``height_scale``: see :func:`idsight.data.textmaps.text_quads`; ``mask_open``: the localiser's
+    robust fit (``MaskLocalizer``'s ``open_frac``; 0 in files made before it)."""
 
     def __init__(
         self,
@@ -51,11 +52,14 @@ class CardTextDetector:
         localizer: nn.Module | None = None,
         threshold: float = 0.4,
         height_scale: float = 1.0,
+        mask_open: float = 0.0,
         threads: int = 1,
     ) -> None:
         self.net = net.eval()
         self.localizer = (
-            MaskLocalizer(model=SimpleNamespace(localizer=localizer)) if localizer is not None else None
+            MaskLocalizer(model=SimpleNamespace(localizer=localizer), open_frac=mask_open)
+            if localizer is not None
+            else None
         )
         self.threshold, self.height_scale = threshold, height_scale
         torch.set_num_threads(threads)
