@@ -264,6 +264,20 @@ def test_export_into_a_missing_folder_or_onto_a_folder(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_review_purge(tmp_path: Path) -> None:
+    url = _empty_store(tmp_path)
+    code, out, err = run("review", "purge", "--db", url, "--older-than", "30", "--dry-run")
+    assert code == 0 and "would delete 0 reads older than 30 days" in out, err
+    code, out, err = run("review", "purge", "--db", url, "--older-than", "0")
+    assert code == 0 and "deleted 0 reads" in out, err
+    code, _, err = run("review", "purge", "--db", url, "--older-than", "-2")
+    assert code == 2 and "greater than or equal to 0" in err
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    code, _, err = run("review", "purge", "--db", missing, "--older-than", "1")
+    _exit2(code, err, "typo.db", "no such review store")
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_reading_commands_refuse_a_missing_store(tmp_path: Path, random_reader: Path) -> None:
     typo = tmp_path / "reveiws.db"
     url = f"sqlite:///{typo}"

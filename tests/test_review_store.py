@@ -345,3 +345,72 @@ def test_export_failure_leaves_no_temporary_file(store: ReviewStore, tmp_path: P
         store.export_jsonl(tmp_path / "missing" / "out.jsonl")
     assert target.read_text() == "an older export\n" and not list(tmp_path.rglob("*.tmp"))
     assert store.export_jsonl(target) == 1 and not list(tmp_path.rglob("*.tmp"))
+
+
+def _set_created(url: str, read_id: str, when: Any) -> None:
+    engine = migrations.create(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE reads SET created_at = :t WHERE id = :i"), {"t": when, "i": read_id})
+    finally:
+        engine.dispose()
+
+
+def _count(url: str, table: str) -> int:
+    engine = migrations.create(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_purge_deletes_old_reads_with_crops_and_reviews(new_url: NewUrl) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    url = new_url()
+    with ReviewStore(url) as st:
+        old, new = add(st, "오래된이름"), add(st, "새이름")
+        for rid in (old, new):
+            st.submit_review(rid, "ann", {"name": {"status": "corrected", "text": "정정된이름"}})
+        _set_created(url, old, datetime.now(UTC) - timedelta(days=40))
+        assert st.purge(30, dry_run=True) == 1 and _count(url, "reads") == 2  # only counted
+        assert st.purge(30) == 1
+        assert [r.id for r in st.iter_reads()] == [new]
+        assert _count(url, "crops") == 2 and _count(url, "reviews") == 1 and _count(url, "review_fields") == 1
+        assert st.purge(30) == 0
+        with pytest.raises(ReviewError, match="0 days or more"):
+            st.purge(-1)
+    if url.startswith("sqlite"):  # the freed pages are overwritten: the old name is nowhere in the files
+        path = Path(url.removeprefix("sqlite:///"))
+        data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        assert "오래된이름".encode() not in data and "새이름".encode() in data
+
+
+def test_database_down_is_store_unavailable_and_recovers(new_url: NewUrl, tmp_path: Path) -> None:
+    from idsight.review import StoreUnavailable
+
+    url = new_url()
+    with ReviewStore(url) as st:
+        rid = add(st)
+        if url.startswith("sqlite"):  # the file's volume goes away, then comes back
+            path = Path(url.removeprefix("sqlite:///"))
+            st._engine.dispose()
+            moved = path.rename(tmp_path / "away.db")
+            path.mkdir()
+        else:  # the server stops taking connections to this database and drops the open ones
+            name = make_url(url).database
+            execute(pg_admin_url(), f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            execute(
+                pg_admin_url(),
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+            )
+        with pytest.raises(StoreUnavailable, match="database error"):
+            st.submit_review(rid, "ann", {"name": {"status": "confirmed"}})
+        if url.startswith("sqlite"):
+            path.rmdir()
+            moved.rename(path)
+        else:
+            execute(pg_admin_url(), f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert st.get(rid).version == 0  # nothing was half-written
+        assert st.submit_review(rid, "ann", {"name": {"status": "confirmed"}}).seq == 1

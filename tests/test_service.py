@@ -308,3 +308,84 @@ def test_cli_serve_refuses_the_network_without_a_key_and_a_bad_config(tmp_path: 
     bad.write_text(f"models: {{faces: {tmp_path / 'none.safetensors'}}}\n")
     res = CliRunner().invoke(app, ["serve", "--config", str(bad)])
     assert res.exit_code == 2 and "none.safetensors" in res.output and "Traceback" not in res.output
+
+
+def test_admin_endpoints_take_only_the_admin_key(models: ModelSet) -> None:
+    from idsight.serve.security import Guard
+
+    key, admin = "k" * 20, "a" * 20
+    reload = "/v1/models/contours:reload"
+    with TestClient(create_service_app(models, api_key=key, admin_key=admin), base_url=BASE) as c:
+        assert c.post(reload).status_code == 401
+        r = c.post(reload, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 403 and "admin key" in r.json()["detail"]
+        assert c.post(reload, headers={"X-API-Key": admin}).status_code == 200
+        assert c.get("/readyz", headers={"X-API-Key": admin}).status_code == 401  # not a read key
+    with TestClient(create_service_app(models, api_key=key), base_url=BASE) as c:
+        r = c.post(reload, headers={"X-API-Key": key})
+        assert r.status_code == 403 and "admin endpoints are off" in r.json()["detail"]
+    with pytest.raises(ValueError, match="must differ"):
+        Guard(lambda *a: None, api_key=key, admin_key=key, allowed_hosts=[])  # type: ignore[arg-type,return-value]
+
+
+def _store_with_old_read(tmp_path: Path, days_old: float) -> tuple[str, str]:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from idsight.review import ReviewStore, migrations
+
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    result = {
+        "image": "c.png",
+        "template": "td1",
+        "fields": {"sex": {"text": "F", "confidence": 0.9, "box": None}},
+    }
+    with ReviewStore(url) as st:
+        rid = st.add_read(result, model_name="m", model_sha256="ab" * 32, crops={"sex": b"\x89PNG\r\n\x1a\n"})
+    engine = migrations.create(url)
+    with engine.begin() as conn:
+        when = datetime.now(UTC) - timedelta(days=days_old)
+        conn.execute(text("UPDATE reads SET created_at = :t WHERE id = :i"), {"t": when, "i": rid})
+    engine.dispose()
+    return url, rid
+
+
+def test_review_store_down_is_503_and_recovers(tmp_path: Path) -> None:
+    url, rid = _store_with_old_read(tmp_path, 0)
+    path = Path(url.removeprefix("sqlite:///"))
+    body = {"read_id": rid, "reviewer": "ana", "fields": {"sex": {"status": "confirmed"}}}
+    models = ModelSet(ServeConfig(models={}, reviews_db=url))
+    app = create_service_app(models)
+    with TestClient(app, base_url=BASE) as c:
+        store = app.app.state.review_store
+        store._engine.dispose()
+        moved = path.rename(tmp_path / "away.db")  # the database goes away
+        path.mkdir()
+        r = c.post("/v1/reviews", json=body)
+        assert r.status_code == 503 and "database error" in r.json()["detail"], r.text
+        path.rmdir()
+        moved.rename(path)  # and comes back
+        r = c.post("/v1/reviews", json=body)
+        assert r.status_code == 200 and r.json()["version"] == 1, r.text
+
+
+def test_purge_endpoint_and_retention_at_start(tmp_path: Path) -> None:
+    from idsight.review import ReviewStore
+
+    url, rid = _store_with_old_read(tmp_path, 40)
+    with TestClient(create_service_app(ModelSet(ServeConfig(models={}, reviews_db=url))), base_url=BASE) as c:
+        r = c.post("/v1/reviews:purge", json={"older_than_days": 60})
+        assert r.status_code == 200 and r.json() == {"deleted": 0}
+        assert c.post("/v1/reviews:purge", json={"older_than_days": -1}).status_code == 422
+    cfg = ServeConfig(models={}, reviews_db=url, review_retention_days=30)
+    with TestClient(create_service_app(ModelSet(cfg)), base_url=BASE):
+        for _ in range(100):  # the first purge runs in the background at start-up
+            with ReviewStore(url, create=False) as st:
+                if st.queue_size() == 0:
+                    break
+            import time
+
+            time.sleep(0.05)
+    with ReviewStore(url, create=False) as st:
+        assert [r.id for r in st.iter_reads()] == []

@@ -1,4 +1,4 @@
-"""`idsight review`: serve the review page, export and import the review store as JSON Lines."""
+"""`idsight review`: serve the review page, export and import the review store as JSON Lines, purge it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from idsight.cli.common import DB_URLS, err, escape_line, fail, one_line_errors,
 from idsight.errors import IdsightError
 
 review_app = typer.Typer(
-    help="Review reads: serve the review page; export and import the review store.", no_args_is_help=True
+    help="Review reads: serve the review page; export, import and purge the review store.",
+    no_args_is_help=True,
 )
 
 DbOpt = Annotated[str, typer.Option("--db", help=f"An existing review store: {DB_URLS}.")]
@@ -188,3 +189,25 @@ def import_(
     with ReviewStore(db, keep_images=keep_images) as store:
         count = store.import_jsonl(in_path, drop_images=drop_images)
     out.print(f"imported {count} reads into {store.url}")
+
+
+@review_app.command("purge")
+@one_line_errors
+def purge(
+    db: DbOpt,
+    older_than: Annotated[
+        float,
+        typer.Option(
+            "--older-than", min=0, metavar="DAYS", help="Delete the reads stored more than DAYS days ago."
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be deleted.")] = False,
+) -> None:
+    """Delete old reads, with their crops, images and reviews (the store's retention); on SQLite the
+    freed space is overwritten too."""
+    from idsight.review import ReviewStore
+
+    with ReviewStore(db, create=False) as store:
+        count = store.purge(older_than, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {count} reads older than {older_than:g} days from {store.url}")

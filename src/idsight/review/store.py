@@ -10,6 +10,10 @@ else's review landed in between -- never a silent overwrite. A submission *witho
 on an already-reviewed read is recorded as a second opinion: both are kept, and the latest (highest
 ``seq``) verdict on each field is the one used for training. SQLite runs in WAL mode with a busy timeout;
 writes take the write lock up front (BEGIN IMMEDIATE) and are retried on ``database is locked``.
+
+Retention: ``purge(days)`` deletes every read older than that, with its crops, image and reviews, in
+one transaction; on SQLite the freed pages are then overwritten (``VACUUM``), so no deleted name or
+crop stays in the file. A database that cannot be reached raises ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -61,6 +66,11 @@ class ReviewError(IdsightError):
 
 class ReviewConflict(ReviewError):
     """The read changed (someone else reviewed it) since the version the reviewer loaded."""
+
+
+class StoreUnavailable(ReviewError):
+    """The store's database cannot be reached or used now (down, locked too long, disk trouble):
+    nothing was written; the same request can succeed once it is back."""
 
 
 def _message(err: BaseException) -> str:
@@ -117,7 +127,7 @@ class ReviewStore:
                 if attempt + 1 < _RETRIES and _locked(err):
                     time.sleep(random.uniform(0.01, 0.05) * 2 ** min(attempt, 6))
                     continue
-                raise ReviewError(f"database error: {_message(err)}", path=self.url) from err
+                raise StoreUnavailable(f"database error: {_message(err)}", path=self.url) from err
             except (SQLAlchemyError, sqlite3.Error) as err:
                 raise ReviewError(f"database error: {_message(err)}", path=self.url) from err
         raise AssertionError("unreachable")
@@ -318,6 +328,38 @@ class ReviewStore:
 
         self._run(fn, write=True)
         return len(reads)
+
+    def purge(self, days: float, *, now: datetime | None = None, dry_run: bool = False) -> int:
+        """Delete the reads stored more than ``days`` days before ``now`` (default: the current time),
+        with their crops, images and reviews; returns how many (with ``dry_run``: how many would go)."""
+        if not days >= 0:
+            raise ReviewError(f"the retention must be 0 days or more (got {days})")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        old = ReadRow.created_at < cutoff
+        if dry_run:
+            return self._run(lambda s: int(s.scalar(select(func.count()).where(old)) or 0))
+
+        def fn(s: Session) -> int:
+            result: CursorResult[Any] = s.execute(delete(ReadRow).where(old))  # type: ignore[assignment]
+            return int(result.rowcount or 0)
+
+        count = self._run(fn, write=True)
+        if count and self._engine.dialect.name == "sqlite":
+            try:
+                raw = self._engine.raw_connection()  # outside any transaction (VACUUM needs that)
+                try:
+                    cursor = raw.cursor()
+                    cursor.execute("VACUUM")
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    cursor.close()
+                finally:
+                    raw.close()
+            except (OperationalError, sqlite3.Error) as err:
+                raise StoreUnavailable(
+                    f"purged {count} reads, but could not overwrite the freed space: {_message(err)}",
+                    path=self.url,
+                ) from err
+        return count
 
     def accuracy_by_model(self) -> list[dict[str, Any]]:
         """Per model version and UTC day: how many reviewed fields the reviewers confirmed.

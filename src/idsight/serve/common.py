@@ -1,6 +1,6 @@
 """What the review page and the service share: ``/docs`` (Swagger UI) from the files of the installed
-``fastapi-offline`` package, so nothing is loaded from a CDN, and one line for a request that does not
-validate."""
+``fastapi-offline`` package, so nothing is loaded from a CDN; one line for a request that does not
+validate; the body of a review submission and the HTTP status of a review-store error."""
 
 from __future__ import annotations
 
@@ -9,6 +9,37 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, StrictInt
+
+from idsight.review import ReviewConflict, ReviewError, StoreUnavailable
+
+
+class FieldVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str  # "confirmed" | "corrected"; checked by the store, which names the problem
+    text: str | None = None
+
+
+class ReviewBody(BaseModel):
+    """A person's review of one read: who, the version they loaded, and a verdict per field."""
+
+    model_config = ConfigDict(extra="forbid")
+    reviewer: str
+    expected_version: StrictInt | None = None  # the version loaded; None records a second opinion
+    fields: dict[str, FieldVerdict]
+
+    def verdicts(self) -> dict[str, dict[str, str | None]]:
+        return {k: v.model_dump() for k, v in self.fields.items()}
+
+
+def review_error_status(err: ReviewError) -> int:
+    """409 for a stale version, 404 for an unknown read, 503 while the database is unavailable (the
+    same request may succeed later), else 422 (the submission itself is wrong)."""
+    if isinstance(err, ReviewConflict):
+        return 409
+    if isinstance(err, StoreUnavailable):
+        return 503
+    return 404 if "unknown read id" in str(err) else 422
 
 
 def add_offline_docs(app: FastAPI, title: str) -> None:

@@ -41,13 +41,15 @@ def _default_models() -> dict[str, str | None]:
 class ServeConfig(BaseModel):
     """The service config: ``models`` (job -> model name or path; a job left out is not served),
     ``batching``, ``faces`` (the FAR whose stored threshold decides, the face detector), ``reviews_db``
-    (the review store that ``POST /v1/reviews`` writes to)."""
+    (the review store that ``POST /v1/reviews`` writes to) and ``review_retention_days`` (reads older
+    than that are purged from it, at start-up and every hour; null keeps them)."""
 
     model_config = ConfigDict(extra="forbid")
     models: dict[str, str | None] = Field(default_factory=lambda: _default_models())
     batching: Batching = Batching()
     faces: FaceSettings = FaceSettings()
     reviews_db: str | None = None
+    review_retention_days: float | None = Field(default=None, ge=0)
 
     def served(self) -> dict[str, str]:
         return {job: name for job, name in self.models.items() if name}

@@ -23,28 +23,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, ConfigDict, StrictInt
 
 from idsight.data.charset import CHARSET
-from idsight.review import ReviewConflict, ReviewError, ReviewStore
+from idsight.review import ReviewError, ReviewStore
 from idsight.review.models import MAX_QUEUE_PAGE
 from idsight.serve import security
-from idsight.serve.common import add_offline_docs, validation_detail
+from idsight.serve.common import ReviewBody, add_offline_docs, review_error_status, validation_detail
 from idsight.serve.figures import accuracy_series, accuracy_svg
 from idsight.serve.views import field_views, png_size, read_json, review_json, summary_json
 
-
-class FieldVerdict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: str  # "confirmed" | "corrected"; checked by the store, which names the problem
-    text: str | None = None
-
-
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reviewer: str
-    expected_version: StrictInt | None = None  # the version loaded; None records a second opinion
-    fields: dict[str, FieldVerdict]
+ReviewIn = ReviewBody
 
 
 class ApiError(Exception):
@@ -55,14 +43,7 @@ class ApiError(Exception):
 
 
 def _api_error(err: ReviewError) -> ApiError:
-    message = str(err)
-    if isinstance(err, ReviewConflict):
-        return ApiError(409, message)
-    if "unknown read id" in message:
-        return ApiError(404, message)
-    if "database error" in message:
-        return ApiError(503, message)
-    return ApiError(422, message)
+    return ApiError(review_error_status(err), str(err))
 
 
 def create_app(
@@ -190,9 +171,8 @@ def create_app(
     @app.post("/api/reads/{read_id}/review")
     def api_review(read_id: str, body: ReviewIn) -> dict[str, Any]:
         st.get(read_id)  # 404 before anything else
-        fields = {k: v.model_dump() for k, v in body.fields.items()}
         review = st.submit_review(
-            read_id, body.reviewer, fields, charset=charset, expected_version=body.expected_version
+            read_id, body.reviewer, body.verdicts(), charset=charset, expected_version=body.expected_version
         )
         return {**review_json(review), "version": review.seq}
 

@@ -11,6 +11,10 @@
 4. the body is at most ``max_body`` bytes, from ``Content-Length`` and counted as it arrives, else 413
    and the app never sees the request.
 
+``admin_paths`` (path prefixes, e.g. model reload and purge) take their own key: with an
+``admin_key`` they need exactly that key (the API key gets 403); without one they are open only
+where no API key is set either (loopback development), and otherwise refused with 403.
+
 Refusals are JSON ``{"detail": one line}``. Every answer gets headers that keep it out of caches and
 frames, and a content security policy that lets a page load nothing from another origin.
 """
@@ -140,11 +144,17 @@ class Guard:
         max_body: int = MAX_BODY,
         login: bool = True,
         what: str = "review page",
+        admin_key: str | None = None,
+        admin_paths: tuple[str, ...] = (),
     ) -> None:
         """``login=False``: an API only (the service): no login page, every unauthenticated request
         but the health check gets 401. ``what`` names the server in refusals."""
         self.app = app
         self.api_key = None if api_key is None else check_api_key(api_key)
+        self.admin_key = None if admin_key is None else check_api_key(admin_key)
+        if self.admin_key is not None and self.admin_key == self.api_key:
+            raise ValueError("the admin key must differ from the API key")
+        self.admin_paths = admin_paths
         self.hosts = frozenset(normalize_host(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts))
         self.max_body = max_body
         self.login, self.what = login, what
@@ -174,17 +184,35 @@ class Guard:
         source = conn.headers.get("origin") or conn.headers.get("referer")
         if method not in SAFE_METHODS and source is not None and _netloc(source) != host.lower():
             return _refuse(403, f"cross-origin {method} refused (the request came from another site's page)")
+        if any(path.startswith(p) for p in self.admin_paths):
+            return self._admin(conn)
         if self.api_key is None or path == "/healthz":
             return None
         if self.login and (path in PUBLIC or path.startswith(PUBLIC_PREFIX)):
             return None
         return self._authenticate(conn, path, method)
 
+    def _admin(self, conn: HTTPConnection) -> Response | None:
+        given = _given_key(conn)
+        if self.admin_key is None:
+            if self.api_key is None:
+                return None
+            return _refuse(403, f"admin endpoints are off: start the {self.what} with an admin key")
+        if given is None:
+            return _refuse(
+                401,
+                "admin key required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        if key_matches(self.admin_key, given):
+            return None
+        if self.api_key is not None and key_matches(self.api_key, given):
+            return _refuse(403, "this endpoint needs the admin key, not the API key")
+        return _refuse(401, "wrong admin key", **{"WWW-Authenticate": "Bearer"})
+
     def _authenticate(self, conn: HTTPConnection, path: str, method: str) -> Response | None:
         assert self.api_key is not None
-        auth = conn.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else conn.headers.get("x-api-key")
+        given = _given_key(conn)
         if given is not None:
             if key_matches(self.api_key, given):
                 return None
@@ -240,6 +268,12 @@ class Guard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _given_key(conn: HTTPConnection) -> str | None:
+    """The key a request carries: ``Authorization: Bearer KEY``, else ``X-API-Key``; None if neither."""
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else conn.headers.get("x-api-key")
 
 
 def _netloc(url: str) -> str | None:

@@ -9,16 +9,21 @@ micro-batches (``MicroBatcher``), encode JSON. Endpoints:
 - ``POST /v1/ekyc``: a card image and a live face; fields, checks, the face match and one decision
   (``accept``, ``reject`` or ``review``) with its reasons;
 - ``POST /v1/images:classify`` (the contour-fused classifier), ``POST /v1/contours`` (contour maps);
-- ``POST /v1/reviews``: a review of a stored read, into the review store;
-- ``POST /v1/models/{job}:reload``: a new model version, swapped in without a restart;
+- ``POST /v1/reviews``: a review of a stored read, into the review store (503 while its database
+  is unavailable; nothing is half-written);
+- admin (``ADMIN_PATHS``, the admin key): ``POST /v1/models/{job}:reload``, a new model version
+  swapped in without a restart; ``POST /v1/reviews:purge``, the store's reads older than some days;
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus).
 
 Bad input is a 4xx with ``{"detail": one line}`` that names the upload; nothing is stored from it.
-The same guards as the review page apply (Host allow-list, API key beyond loopback, body limit).
+The same guards as the review page apply (Host allow-list, API key beyond loopback, body limit); the
+admin endpoints take their own key (``security.Guard``). With ``review_retention_days`` the store is
+purged at start-up and every hour.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import re
@@ -36,14 +41,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from idsight.errors import BadImageError, IdsightError, NoCardError, UnknownNameError
+from idsight.review import ReviewError
 from idsight.serve import security
 from idsight.serve.batching import MicroBatcher
-from idsight.serve.common import add_offline_docs, validation_detail
+from idsight.serve.common import ReviewBody, add_offline_docs, review_error_status, validation_detail
 from idsight.serve.metrics import ServiceMetrics
 from idsight.serve.registry import JOBS, ModelSet, NotServed
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes of one request (two photos)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+ADMIN_PATHS = ("/v1/models/", "/v1/reviews:purge")
+PURGE_EVERY_S = 3600.0
 
 
 class ReloadIn(BaseModel):
@@ -51,12 +59,13 @@ class ReloadIn(BaseModel):
     model: str | None = Field(None, max_length=1000, description="A model name or path; default: reread")
 
 
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewIn(ReviewBody):
     read_id: str = Field(max_length=64)
-    reviewer: str
-    expected_version: int | None = None
-    fields: dict[str, dict[str, Any]]
+
+
+class PurgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    older_than_days: float = Field(ge=0, description="Delete the reads stored more than this many days ago")
 
 
 def _status(err: Exception) -> int:
@@ -127,6 +136,7 @@ def create_service_app(
     models: ModelSet,
     *,
     api_key: str | None = None,
+    admin_key: str | None = None,
     allowed_hosts: Sequence[str] = (),
     max_body: int = MAX_UPLOAD,
 ) -> Any:
@@ -172,6 +182,19 @@ def create_service_app(
         "contours": _per_item(contours_one),
     }
 
+    async def keep_retention() -> None:
+        """Purge the review store now and every ``PURGE_EVERY_S``; a database that is down is tried
+        again at the next round (the requests meanwhile get 503s of their own)."""
+        from idsight.review import ReviewError
+
+        assert store is not None and cfg.review_retention_days is not None
+        while True:
+            try:
+                await asyncio.to_thread(store.purge, cfg.review_retention_days)
+            except ReviewError:
+                pass
+            await asyncio.sleep(PURGE_EVERY_S)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for job in JOBS:
@@ -185,7 +208,10 @@ def create_service_app(
             await b.start()
             batchers[job] = b
         metrics.models(models.versions())
+        retention = asyncio.create_task(keep_retention()) if store and cfg.review_retention_days else None
         yield
+        if retention is not None:
+            retention.cancel()
         for b in batchers.values():
             await b.stop()
         batchers.clear()
@@ -201,6 +227,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     app.state.models = models
+    app.state.review_store = store
     add_offline_docs(app, "idsight service API")
 
     @app.exception_handler(IdsightError)
@@ -316,27 +343,35 @@ def create_service_app(
         """Contour maps: the fused map and each level, as base64 PNGs at the image's size."""
         return await run("contours", await image_of(image, "image"))  # type: ignore[no-any-return]
 
+    def review_store() -> Any:
+        if store is None:
+            raise NotServed("no review store here (the service config names no reviews_db)")
+        return store
+
+    @app.exception_handler(ReviewError)
+    async def review_error(_: Request, err: ReviewError) -> JSONResponse:
+        return JSONResponse({"detail": " ".join(str(err).split())}, status_code=review_error_status(err))
+
     @app.post("/v1/reviews")
     def review(body: ReviewIn) -> Any:
         """Submit a person's review of a stored read (the review store of the distillation loop)."""
         from idsight.data.charset import CHARSET
-        from idsight.review import ReviewConflict, ReviewError
 
-        if store is None:
-            raise NotServed("no review store here (the service config names no reviews_db)")
-        try:
-            store.get(body.read_id)
-            done = store.submit_review(
-                body.read_id,
-                body.reviewer,
-                body.fields,
-                charset=CHARSET,
-                expected_version=body.expected_version,
-            )
-        except ReviewError as e:
-            status = 409 if isinstance(e, ReviewConflict) else 404 if "unknown read id" in str(e) else 422
-            return JSONResponse({"detail": " ".join(str(e).split())}, status_code=status)
+        st = review_store()
+        st.get(body.read_id)
+        done = st.submit_review(
+            body.read_id,
+            body.reviewer,
+            body.verdicts(),
+            charset=CHARSET,
+            expected_version=body.expected_version,
+        )
         return {"read_id": body.read_id, "version": done.seq}
+
+    @app.post("/v1/reviews:purge")
+    def purge(body: PurgeIn) -> dict[str, Any]:
+        """Delete the stored reads (with crops, images and reviews) older than ``older_than_days`` (admin)."""
+        return {"deleted": review_store().purge(body.older_than_days)}
 
     @app.post("/v1/models/{job}:reload")
     def reload(job: str, body: ReloadIn | None = None) -> dict[str, Any]:
@@ -346,6 +381,13 @@ def create_service_app(
         return {"job": job, **loaded.record()}
 
     guarded = security.Guard(
-        app, api_key=api_key, allowed_hosts=allowed_hosts, max_body=max_body, login=False, what="service"
+        app,
+        api_key=api_key,
+        allowed_hosts=allowed_hosts,
+        max_body=max_body,
+        login=False,
+        what="service",
+        admin_key=admin_key,
+        admin_paths=ADMIN_PATHS,
     )
     return guarded
