@@ -414,3 +414,37 @@ def test_database_down_is_store_unavailable_and_recovers(new_url: NewUrl, tmp_pa
             execute(pg_admin_url(), f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         assert st.get(rid).version == 0  # nothing was half-written
         assert st.submit_review(rid, "ann", {"name": {"status": "confirmed"}}).seq == 1
+
+
+def test_crops_are_encrypted_at_rest_with_the_operators_key(
+    new_url: NewUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from idsight.review import StoreUnavailable
+    from idsight.review.sealing import KEY_ENV
+
+    url, key = new_url(), Fernet.generate_key().decode()
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with ReviewStore(url) as plain:
+        before = add(plain, "평문이름")  # stored before encryption was switched on
+    with ReviewStore(url, keep_images=True, crypt_key=key) as st:
+        rid = add(st, "암호이름", image=PNG + b"card")
+        read = st.get(rid)
+        assert read.crops["name"] == PNG + "암호이름".encode() and read.image_png == PNG + b"card"
+        assert st.get(before).crops["name"] == PNG + "평문이름".encode()  # plain rows still read
+    engine = migrations.create(url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT png FROM crops WHERE read_id = :i"), {"i": rid}).scalars().all()
+    engine.dispose()
+    assert stored and all(b.startswith(b"idsight-fernet1:") and "암호이름".encode() not in b for b in stored)
+    with ReviewStore(url) as st, pytest.raises(StoreUnavailable, match=f"encrypted: set \\${KEY_ENV}"):
+        st.get(rid)
+    with ReviewStore(url, crypt_key=Fernet.generate_key().decode()) as st:
+        with pytest.raises(StoreUnavailable, match="another key"):
+            st.get(rid)
+    monkeypatch.setenv(KEY_ENV, key)  # the key from the environment, as the CLI and service take it
+    with ReviewStore(url) as st:
+        assert [r.crops["name"] for r in st.iter_reads()][-1] == PNG + "암호이름".encode()
+    with pytest.raises(ReviewError, match="not a Fernet key"):
+        ReviewStore(url, crypt_key="not-a-key")

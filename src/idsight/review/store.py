@@ -13,7 +13,8 @@ writes take the write lock up front (BEGIN IMMEDIATE) and are retried on ``datab
 
 Retention: ``purge(days)`` deletes every read older than that, with its crops, image and reviews, in
 one transaction; on SQLite the freed pages are then overwritten (``VACUUM``), so no deleted name or
-crop stays in the file. A database that cannot be reached raises ``StoreUnavailable``.
+crop stays in the file. A database that cannot be reached raises ``StoreUnavailable``. Crops and images
+can be stored encrypted with the operator's key (``idsight.review.sealing``); exports are plain.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from idsight.review.models import (
     row_from_read,
     utc,
 )
+from idsight.review.sealing import Sealer
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -87,11 +89,19 @@ def _locked(err: OperationalError) -> bool:
 class ReviewStore:
     """Reads, their crops and reviews in one database; see the module docstring for concurrency."""
 
-    def __init__(self, url: str, *, keep_images: bool = False, create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, keep_images: bool = False, create: bool = True, crypt_key: str | None = None
+    ) -> None:
         """Open the store at ``url`` and migrate it to head. ``create=False``: a missing SQLite file, or
-        a PostgreSQL database without the store's tables, is a ReviewError and nothing is created."""
+        a PostgreSQL database without the store's tables, is a ReviewError and nothing is created.
+        ``crypt_key`` (default ``$IDSIGHT_REVIEW_CRYPT_KEY``): crops and images are stored encrypted
+        (``idsight.review.sealing``)."""
         self.url = migrations.mask_url(url)
         self.keep_images = keep_images
+        try:
+            self._sealer = Sealer(crypt_key)
+        except IdsightError as err:
+            raise ReviewError(str(err), path=self.url) from None
         try:
             self._engine = migrations.create(url, must_exist=not create)
         except migrations.OpenError as err:
@@ -151,7 +161,8 @@ class ReviewStore:
             )
         except ValueError as err:
             raise ReviewError(str(err)) from None
-        self._run(lambda s: s.add(row_from_read(read, keep_image=self.keep_images)), write=True)
+        sealed = self._sealer.seal_read(read)
+        self._run(lambda s: s.add(row_from_read(sealed, keep_image=self.keep_images)), write=True)
         return read.id
 
     def queue(self, limit: int = 50) -> list[Read]:
@@ -218,8 +229,14 @@ class ReviewStore:
         )
         return self._run(lambda s: int(s.execute(query).scalar_one()))
 
+    def _open(self, read: Read) -> Read:
+        try:
+            return self._sealer.open_read(read)
+        except IdsightError as err:
+            raise StoreUnavailable(str(err), path=self.url) from None
+
     def _reads(self, query: Select[Any]) -> list[Read]:
-        return self._run(lambda s: [read_from_row(r) for r in s.scalars(query)])
+        return [self._open(r) for r in self._run(lambda s: [read_from_row(r) for r in s.scalars(query)])]
 
     def get(self, read_id: str) -> Read:
         def fn(s: Session) -> Read:
@@ -228,7 +245,7 @@ class ReviewStore:
                 raise ReviewError(f"unknown read id {read_id!r}")
             return read_from_row(row)
 
-        return self._run(fn)
+        return self._open(self._run(fn))
 
     def submit_review(
         self,
@@ -324,7 +341,7 @@ class ReviewStore:
                 clash = s.scalars(select(ReadRow.id).where(ReadRow.id.in_(ids[start : start + 500]))).first()
                 if clash is not None:
                     raise ReviewError(f"read {clash} is already in the store; nothing imported", path=path)
-            s.add_all(row_from_read(r, keep_image=self.keep_images) for r in reads)
+            s.add_all(row_from_read(self._sealer.seal_read(r), keep_image=self.keep_images) for r in reads)
 
         self._run(fn, write=True)
         return len(reads)
