@@ -396,3 +396,42 @@ def test_field_exact_scores_a_composed_folder(tmp_path: Path) -> None:
             return SimpleNamespace(fields={k: {"text": v} for k, v in fields.items()})
 
     assert field_exact(Oracle(), tmp_path) == 0.5
+
+
+class _DarkNet(torch.nn.Module):
+    """A stand-in text-map network that marks the dark pixels of its input (stride 2)."""
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        dark = (image.mean(1, keepdim=True) < -0.5).float()
+        return {"maps": torch.nn.functional.avg_pool2d(dark, 2) * 20 - 10}
+
+
+def test_db_detector_tries_other_corners_when_the_first_shear_the_card() -> None:
+    import cv2
+
+    from idsight.data.textmaps import INPUT_SIZE
+    from idsight.ocr.localize import Localization
+    from idsight.ocr.textdet import CardTextDetector
+
+    w, h = INPUT_SIZE
+    card = np.full((h, w, 3), 255, np.uint8)
+    for y in (120, 200, 280):
+        cv2.rectangle(card, (60, y), (580, y + 18), (0, 0, 0), -1)  # three long lines of "text"
+    good = np.array([[150, 120], [850, 160], [820, 620], [120, 560]], np.float32)
+    bad = good + np.array([[0, 0], [0, 0], [0, 0], [0, -160]], np.float32)  # one corner far off
+    m = cv2.getPerspectiveTransform(np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), good)
+    photo = cv2.warpPerspective(card, m, (1000, 760), borderValue=(120, 120, 120))
+
+    class Stub:
+        def locate(self, image: np.ndarray) -> tuple[Localization, object]:
+            return Localization(bad, 0.9, "mask"), iter([Localization(good, 0.8, "mask@0.7")])
+
+    det = CardTextDetector(net=_DarkNet(), skew_limit=2.0)
+    det.localizer = Stub()  # type: ignore[assignment]
+    lines_good, skew_good = det._detect(photo, good)
+    lines_bad, skew_bad = det._detect(photo, bad)
+    assert len(lines_good) == 3 and skew_good < 1.0 < 2.0 < skew_bad
+    chosen = det(photo)
+    assert len(chosen) == 3 and all(np.allclose(a[0], b[0]) for a, b in zip(chosen, lines_good, strict=True))
+    det.skew_limit = 0.0  # off: the first corners are taken as they are
+    assert all(np.allclose(a[0], b[0]) for a, b in zip(det(photo), lines_bad, strict=True))

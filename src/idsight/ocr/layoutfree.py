@@ -529,8 +529,8 @@ def save_line_reader(
     ``meta``. ``latin="ppocr"``: PP-OCR's recogniser reads the lines it reads well (a
     ``ScriptCommittee``; its version is recorded). ``detector``: ``{"name": "ppocr"}`` (PP-OCR's, from the ``rapidocr`` package; its version
     is recorded) or ``{"name": "db", "model": TEXT_MAP_ARTIFACT, "localizer": READER or None,
-    "threshold": 0.4, "mask_open": 0.05}`` (idsight's own, whose networks go into the file; ``mask_open``:
-    the localiser's robust mask fit, see ``MaskLocalizer``)."""
+    "threshold": 0.4, "mask_open": 0.05, "skew_limit": 2.0}`` (idsight's own, whose networks go into the
+    file; ``mask_open`` and ``skew_limit``: see ``idsight.ocr.textdet.CardTextDetector``)."""
     from idsight import hub
     from idsight.artifact import load_artifact, save_artifact
     from idsight.models.recognizer import recognizer_of
@@ -564,6 +564,7 @@ def save_line_reader(
             lstate, lmeta = load_artifact(hub.resolve(det["localizer"]))
             larch = lmeta.get("arch") or {}
             record["kwargs"]["mask_open"] = float(det.get("mask_open", 0.05))
+            record["kwargs"]["skew_limit"] = float(det.get("skew_limit", 2.0))
             if "localizer" in larch:  # a card reader: its localiser
                 tensors |= {k: v for k, v in lstate.items() if k.startswith("localizer.")}
                 record["localizer_arch"] = larch["localizer"]
