@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from idsight.serve.batching import MicroBatcher
 from idsight.serve.registry import ModelSet, ServeConfig, load_config
@@ -389,3 +391,69 @@ def test_purge_endpoint_and_retention_at_start(tmp_path: Path) -> None:
             time.sleep(0.05)
     with ReviewStore(url, create=False) as st:
         assert [r.id for r in st.iter_reads()] == []
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+_review_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "read_id": st.text(max_size=70),
+        "reviewer": st.text(max_size=30),
+        "expected_version": st.integers() | st.text(max_size=3),
+        "fields": st.dictionaries(
+            st.text(max_size=8),
+            st.fixed_dictionaries(
+                {}, optional={"status": st.text(max_size=10), "text": st.text(max_size=10)}
+            ),
+            max_size=3,
+        ),
+        "older_than_days": st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=3),
+        "model": st.text(max_size=30),
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    url, _ = _store_with_old_read(tmp_path_factory.mktemp("fuzz"), 0)
+    app = create_service_app(ModelSet(ServeConfig(models={"faces": FACES}, reviews_db=url)))
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=_json | _review_like,
+    path=st.sampled_from(["/v1/reviews", "/v1/reviews:purge", "/v1/models/faces:reload"]),
+)
+def test_fuzzed_json_bodies_never_give_a_5xx(fuzz_client: TestClient, body: object, path: str) -> None:
+    r = fuzz_client.post(path, json=body)
+    assert r.status_code < 500, (path, body, r.text)
+    assert set(r.json()) <= {"detail", "read_id", "version", "deleted", "job", "model", "sha256", "loaded_at"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.binary(max_size=600)
+    | st.builds(lambda tail: b"\x89PNG\r\n\x1a\n" + tail, st.binary(max_size=300))
+    | st.builds(
+        lambda h, w, v: _png(np.full((h, w, 3), v, np.uint8)),
+        st.integers(1, 40),
+        st.integers(1, 40),
+        st.integers(0, 255),
+    ),
+    path=st.sampled_from(["/v1/cards:read", "/v1/contours"]),
+)
+def test_fuzzed_uploads_never_give_a_5xx(client: TestClient, data: bytes, path: str) -> None:
+    r = client.post(path, files={"image": ("fuzz.bin", data, "application/octet-stream")})
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert "fuzz.bin" in r.json()["detail"] or r.status_code == 422
