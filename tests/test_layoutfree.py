@@ -433,5 +433,41 @@ def test_db_detector_tries_other_corners_when_the_first_shear_the_card() -> None
     assert len(lines_good) == 3 and skew_good < 1.0 < 2.0 < skew_bad
     chosen = det(photo)
     assert len(chosen) == 3 and all(np.allclose(a[0], b[0]) for a, b in zip(chosen, lines_good, strict=True))
+    alternatives = list(det.alternatives(photo, [q for q, _ in lines_good]))  # for a doubtful read
+    assert len(alternatives) == 2  # the bad corners and the whole frame; the good ones' lines are skipped
+    assert all(np.allclose(a[0], b[0]) for a, b in zip(alternatives[0], lines_bad, strict=True))
     det.skew_limit = 0.0  # off: the first corners are taken as they are
     assert all(np.allclose(a[0], b[0]) for a, b in zip(det(photo), lines_bad, strict=True))
+
+
+def test_a_doubtful_read_asks_the_detector_for_other_corners() -> None:
+    """One short line read at confidence 0.3 is doubtful: the detector's alternatives (other corners)
+    are read, and the set that reads more characters well is kept; without alternatives, no card."""
+    from idsight.errors import NoCardError
+    from idsight.ocr.layoutfree import LayoutFreeReader
+
+    def quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    class Det:
+        asked = 0
+
+        def __call__(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+            return [(quad(10, 10, 40, 30), 0.9)]
+
+        def alternatives(self, image: np.ndarray, found: list[np.ndarray]):  # noqa: ANN201
+            self.asked += 1
+            assert len(found) == 1
+            yield [(quad(20, 40 + 40 * i, 400, 70 + 40 * i), 0.9) for i in range(3)]
+
+    class Rec:
+        def __call__(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+            return [("SOME TEXT", 0.95) if c.shape[1] > 200 else ("x", 0.3) for c in crops]
+
+    image = np.full((300, 500, 3), 255, np.uint8)
+    det = Det()
+    res = LayoutFreeReader(detector=det, recognizer=Rec()).read(image, name="card.png")
+    assert det.asked == 1 and [u["text"] for u in res.unassigned] == ["SOME TEXT"] * 3
+    det.alternatives = None  # type: ignore[assignment,method-assign]
+    with pytest.raises(NoCardError):
+        LayoutFreeReader(detector=det, recognizer=Rec()).read(image, name="card.png")

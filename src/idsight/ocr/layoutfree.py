@@ -150,8 +150,8 @@ class LayoutFreeReader:
         self.min_confidence = min_confidence
         self.name = ""
 
-    def _lines(self, image: np.ndarray) -> list[LineReading]:
-        found = self.detector(image)
+    def _lines(self, image: np.ndarray, found: list[tuple[Quad, float]] | None = None) -> list[LineReading]:
+        found = self.detector(image) if found is None else found
         crops = [crop_quad(image, q) for q, _ in found]
         reads = read_lines(self.recognizer, crops) if crops else []
         return [
@@ -179,6 +179,16 @@ class LayoutFreeReader:
             k = 1 if sine > 0 else 3
             image, rotation = _rot90(image, k), 90 * k
             lines = self._lines(image)
+        # a card read doubtfully may have been rectified from wrong corners: a detector that has other
+        # corners to offer (the localiser's alternatives) is asked, and the best-read set kept
+        others = getattr(self.detector, "alternatives", None)
+        if others is not None and _doubtful(lines):
+            for found in others(image, [r.quad for r in lines]):
+                candidate = self._lines(image, found)
+                if _read_chars(candidate) > _read_chars(lines):
+                    lines = candidate
+                if not _doubtful(lines):
+                    break
         # upside down: the same lines read far less confidently than turned the right way up; asked
         # of the longest lines' crops turned over, and only then of the whole photo turned over
         if lines and float(np.median([r.confidence for r in lines])) < 0.8:
@@ -242,6 +252,17 @@ class LayoutFreeReader:
             timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
             other_cards=others,
         )
+
+
+def _doubtful(lines: Sequence[LineReading]) -> bool:
+    """Few lines, or lines read with a median confidence under 0.8."""
+    return len(lines) < 3 or float(np.median([r.confidence for r in lines])) < 0.8
+
+
+def _read_chars(lines: Sequence[LineReading]) -> float:
+    """How much was read well: the confidence-weighted count of characters of lines read with
+    confidence 0.5 or more."""
+    return sum(r.confidence * len("".join(r.text.split())) for r in lines if r.confidence >= 0.5)
 
 
 def _quad_box(quads: Sequence[Quad]) -> list[int] | None:

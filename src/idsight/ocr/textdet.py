@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from idsight.data.textmaps import INPUT_SIZE, MEAN, STD, text_quads
-from idsight.ocr.layoutfree import TEXT_DETECTORS, Quad
+from idsight.ocr.layoutfree import TEXT_DETECTORS, Quad, order_quad
 from idsight.ocr.localize import MaskLocalizer
 from idsight.ocr.predictor import to_tensor
 from idsight.registry import MODELS
@@ -70,18 +70,19 @@ class CardTextDetector:
         torch.set_num_threads(threads)
 
     def corners(self, image: np.ndarray) -> np.ndarray:
-        return next(self._corner_options(image))
+        return next(self._corner_options(image, others=False))
 
-    def _corner_options(self, image: np.ndarray) -> Iterator[np.ndarray]:
-        """The localiser's corners; then, asked for only when those shear the card, its alternatives
-        (the mask cut at other thresholds, the classical localiser); last, the whole frame."""
+    def _corner_options(self, image: np.ndarray, *, others: bool) -> Iterator[np.ndarray]:
+        """The localiser's corners; then (with ``others``, and computed only when asked for) its
+        alternatives (the mask cut at other thresholds, the classical localiser); last, the whole
+        frame."""
         h, w = image.shape[:2]
         if self.localizer is not None:
-            first, others = self.localizer.locate(image)
+            first, rest = self.localizer.locate(image)
             if first is not None:
                 yield landscape(first.corners)
-            if self.skew_limit > 0:
-                yield from (landscape(o.corners) for o in others)
+            if others:
+                yield from (landscape(o.corners) for o in rest)
         yield np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
 
     @torch.inference_mode()
@@ -110,11 +111,22 @@ class CardTextDetector:
                 weights.append(long_)
         return out, _weighted_median(tilts, weights) if tilts else float("inf")
 
+    def alternatives(self, image: np.ndarray, found: list[Quad]) -> Iterator[list[tuple[Quad, float]]]:
+        """The lines of every other corner option (lazily), for a reader that read ``found`` (the
+        lines of this detector's call) doubtfully; an option giving the same lines is skipped."""
+        seen = np.asarray([order_quad(q) for q in found], np.float32)
+        for src in self._corner_options(image, others=True):
+            lines, _ = self._detect(image, src)
+            quads = np.asarray([order_quad(q) for q, _ in lines], np.float32)
+            if quads.shape == seen.shape and np.allclose(quads, seen, atol=0.5):
+                continue
+            yield lines
+
     def __call__(self, image: np.ndarray) -> list[tuple[Quad, float]]:
         """The lines of the first corners whose card is not sheared (``skew_limit`` degrees; 0 takes
         the first corners as they are); if none, of the least sheared."""
         tried: list[tuple[float, int, int, list[tuple[Quad, float]]]] = []
-        for src in self._corner_options(image):
+        for src in self._corner_options(image, others=self.skew_limit > 0):
             lines, skew = self._detect(image, src)
             if self.skew_limit <= 0 or skew <= self.skew_limit:
                 return lines
