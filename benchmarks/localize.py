@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -85,10 +86,10 @@ def localisers(model: str) -> dict[str, Any]:
     from idsight.ocr.localize import ContourLocalizer, MaskLocalizer
     from idsight.ocr.readers import load_reader
 
-    net = load_reader(model).detector.localizer.net
+    holder = SimpleNamespace(localizer=load_reader(model).detector.localizer.net)
     return {
-        "mask": MaskLocalizer(model=type("M", (), {"localizer": net})(), open_frac=0.0),
-        "mask-robust": MaskLocalizer(model=type("M", (), {"localizer": net})(), open_frac=0.05),
+        "mask": MaskLocalizer(model=holder, open_frac=0.0),
+        "mask-robust": MaskLocalizer(model=holder, open_frac=0.05),
         "contour": ContourLocalizer(),
     }
 
@@ -100,9 +101,10 @@ def run(sets: dict[str, list[tuple[np.ndarray, np.ndarray]]], model: str) -> dic
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     out: dict[str, Any] = {"model": model, "threads": 1, "sets": {}}
+    locs = localisers(model)  # the reader loads once for every set
     for set_name, cards in sets.items():
         out["sets"][set_name] = {}
-        for name, loc in localisers(model).items():
+        for name, loc in locs.items():
             errors, ms = [], []
             for image, truth in cards:
                 t0 = time.perf_counter()

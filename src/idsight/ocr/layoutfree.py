@@ -191,14 +191,12 @@ class LayoutFreeReader:
                     break
         # upside down: the same lines read far less confidently than turned the right way up; asked
         # of the longest lines' crops turned over, and only then of the whole photo turned over
-        if lines and float(np.median([r.confidence for r in lines])) < 0.8:
+        if lines and _median_confidence(lines) < 0.8:
             longest = sorted(lines, key=lambda r: -float(np.linalg.norm(r.quad[1] - r.quad[0])))[:6]
             turned = read_lines(self.recognizer, [_rot90(crop_quad(image, r.quad), 2) for r in longest])
-            if np.median([c for _, c, _ in turned]) > np.median([r.confidence for r in longest]):
+            if np.median([c for _, c, _ in turned]) > _median_confidence(longest):
                 flipped = self._lines(_rot90(image, 2))
-                if flipped and np.median([r.confidence for r in flipped]) > np.median(
-                    [r.confidence for r in lines]
-                ):
+                if flipped and _median_confidence(flipped) > _median_confidence(lines):
                     lines, rotation = flipped, (rotation + 180) % 360
         if not lines:
             from idsight.errors import NoCardError
@@ -254,9 +252,13 @@ class LayoutFreeReader:
         )
 
 
+def _median_confidence(lines: Sequence[LineReading]) -> float:
+    return float(np.median([r.confidence for r in lines]))
+
+
 def _doubtful(lines: Sequence[LineReading]) -> bool:
     """Few lines, or lines read with a median confidence under 0.8."""
-    return len(lines) < 3 or float(np.median([r.confidence for r in lines])) < 0.8
+    return len(lines) < 3 or _median_confidence(lines) < 0.8
 
 
 def _read_chars(lines: Sequence[LineReading]) -> float:

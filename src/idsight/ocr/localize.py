@@ -414,6 +414,6 @@ class MaskLocalizer:
             quad = _fit_sides(contour, _fit_quad(contour))
         quad = order_corners(np.clip(quad, 0, [w, h]))
         quad = refine_quad(gray, quad, band=self.band * max(sx, sy))
-        score = float(prob[lab == k].mean())
+        score = float(prob[component > 0].mean())
         method = "mask" if thr == self.thr else f"mask@{thr:g}"
         return Localization(quad, score, method)
