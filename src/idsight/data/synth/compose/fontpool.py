@@ -1,9 +1,11 @@
 """Installed fonts for the composer, by script and pool.
 
-Every installed family that covers a script is used: Korean text with the Nanum, Un and Baekmuk faces;
-Latin text with DejaVu and the Latin glyphs of the Korean faces; the MRZ with OCR-B. Handwriting faces
-(UnPilgi, UnGungseo) only write signatures. One Korean and one Latin family (``HELD_OUT_FONTS``) never
-print a ``train`` card; a ``heldout`` card uses only them (the MRZ stays OCR-B in both pools).
+Every installed family that covers a script is used (``scripts/install.sh`` installs the Korean and
+Latin font packages): Korean text with every face that prints Hangul; Latin text with the Latin faces
+and the Latin glyphs of the Korean faces; the MRZ with OCR-B. Handwriting faces (``SCRIPT_FAMILIES``)
+only write signatures. One Korean and one Latin family (``HELD_OUT_FONTS``) never print a ``train``
+card; a ``heldout`` card uses only them (the MRZ stays OCR-B in both pools). ``NEVER_TRAIN`` families
+(the fixed-layout generator's held-out Latin family) print neither pool.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from idsight.data.synth.fonts import FONT_ROOT, OCRB_PATH
 # NanumMyeongjo is also the held-out Korean family of the fixed-layout generator ("shifted" pool);
 # LiberationSerif, its Latin one, is not installed here, so DejaVuSerif (all widths) takes its place
 HELD_OUT_FONTS = ("NanumMyeongjo", "DejaVuSerif")
-SCRIPT_FAMILIES = ("UnPilgi", "UnGungseo")  # handwriting: signatures only
-_KOREAN_DIRS = ("nanum", "unfonts", "baekmuk")
-_LATIN_DIRS = ("dejavu",)
-_SKIP = re.compile(r"Italic|Oblique|Math")
+NEVER_TRAIN = ("LiberationSerif",)  # the fixed-layout generator's held-out Latin family
+# handwriting and old-style faces: signatures only
+SCRIPT_FAMILIES = ("UnPilgi", "UnGungseo", "UnPilgia", "UnPen", "UnPenheulim", "UnYetgul", "EunjinNakseo")
+_SKIP = re.compile(r"Italic|Oblique|Math|Thin|Hairline|OCRB|[_-](R?B?I|RZI|K)$")
 _WEIGHT = re.compile(r"(-?(Bold|ExtraLight|Light|Regular)|(?<=Square)[RB]|(?<=SquareRound)[RB])$")
+_HANGUL_PROBE = "가각한글힣"
+_LATIN_PROBE = "AZaz09"
 
 
 @dataclass(frozen=True)
@@ -41,27 +45,32 @@ class Face:
 
 
 def family_of(stem: str) -> str:
-    """``DejaVuSerifCondensed-Bold`` -> ``DejaVuSerif``; ``NanumSquareRoundB`` -> ``NanumSquareRound``."""
-    return _WEIGHT.sub("", stem).replace("Condensed", "")
+    """``DejaVuSerifCondensed-Bold`` -> ``DejaVuSerif``; ``NanumSquareRoundB`` -> ``NanumSquareRound``;
+    ``Lato-Semibold`` -> ``Lato``; ``LinLibertine_RB`` -> ``LinLibertine``."""
+    return _WEIGHT.sub("", re.split(r"[-_]", stem)[0]).replace("Condensed", "")
 
 
 @cache
 def _all_faces() -> tuple[tuple[Face, str], ...]:
     """(face, script) for every usable installed font file; script is ``ko`` or ``latin``."""
     out = []
-    for p in sorted(FONT_ROOT.glob("truetype/*/*.ttf")):
-        if _SKIP.search(p.name):
+    paths = sorted([*FONT_ROOT.glob("truetype/**/*.ttf"), *FONT_ROOT.glob("opentype/**/*.otf")])
+    for p in paths:
+        if _SKIP.search(p.stem) or p.resolve() == OCRB_PATH.resolve():
             continue
-        script = "ko" if any(d in p.parent.name for d in _KOREAN_DIRS) else None
-        script = script or ("latin" if any(d in p.parent.name for d in _LATIN_DIRS) else None)
+        face = Face(str(p), family_of(p.stem), any(w in p.stem for w in ("Bold", "Black", "Heavy")))
+        face = Face(face.path, face.family, face.bold or p.stem.endswith("B"))
+        script = "ko" if covers(face, _HANGUL_PROBE) else "latin" if covers(face, _LATIN_PROBE) else None
         if script is not None:
-            out.append((Face(str(p), family_of(p.stem), "Bold" in p.stem or p.stem.endswith("B")), script))
+            out.append((face, script))
     return tuple(out)
 
 
 def _in_pool(face: Face, pool: str) -> bool:
     check_pool(pool, "font")
-    return (face.family in HELD_OUT_FONTS) == (pool == "heldout")
+    if face.family.startswith(NEVER_TRAIN):
+        return False
+    return face.family.startswith(HELD_OUT_FONTS) == (pool == "heldout")
 
 
 @cache
@@ -92,8 +101,11 @@ def mrz_face() -> Face:
 
 @cache
 def _cmap(path: str) -> frozenset[int]:
+    import logging
+
     from fontTools.ttLib import TTFont
 
+    logging.getLogger("fontTools.ttLib").setLevel(logging.ERROR)  # harmless table quirks of some faces
     with TTFont(path, lazy=True, fontNumber=0) as font:
         return frozenset(font.getBestCmap() or {})
 
