@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor fonts-nanum fonts-unfonts-core
-          fonts-baekmuk fonts-dejavu-core fonts-ocr-b chromium dataset-fashion-mnist)
+# The fonts are the generators' typefaces: every family that prints Hangul or Latin is drawn (two are
+# held out of training; idsight.data.synth.compose.fontpool).
+APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor chromium dataset-fashion-mnist
+          fonts-nanum fonts-unfonts-core fonts-unfonts-extra fonts-baekmuk fonts-alee fonts-lexi-gulim
+          fonts-lexi-saebom fonts-dejavu-core fonts-ocr-b fonts-liberation fonts-freefont-ttf
+          fonts-roboto-unhinted fonts-open-sans fonts-lato fonts-crosextra-carlito fonts-crosextra-caladea
+          fonts-sil-gentium fonts-linuxlibertine fonts-ebgaramond fonts-cantarell)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

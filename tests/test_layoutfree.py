@@ -471,3 +471,27 @@ def test_a_doubtful_read_asks_the_detector_for_other_corners() -> None:
     det.alternatives = None  # type: ignore[assignment,method-assign]
     with pytest.raises(NoCardError):
         LayoutFreeReader(detector=det, recognizer=Rec()).read(image, name="card.png")
+
+
+def test_an_mrz_line_read_short_is_read_again_from_a_longer_crop() -> None:
+    """The second MRZ line's box stops short of its last character (the composite check digit): read
+    at 29 characters, it is read again from a crop lengthened at both ends, and the 30-character
+    reading kept."""
+    lost_end = MRZ[1][:-1]
+
+    def short_box_recognizer(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        out = recognizer(crops)
+        for j, crop in enumerate(crops):  # whole only from a crop longer than its bar
+            if out[j][0] == MRZ[1] and crop.shape[1] < 800:
+                out[j] = (lost_end, out[j][1])
+        return out
+
+    res = LayoutFreeReader(detector=detector, recognizer=short_box_recognizer).read(card_image())
+    assert res.fields["mrz"]["text"] == "\n".join(MRZ)
+    assert res.checks["mrz_check_composite"]
+
+
+def test_mrz_text_drops_accents_the_mrz_cannot_hold() -> None:
+    from idsight.ocr.content.mrz import mrz_text
+
+    assert mrz_text("KZE9WMŬÜL1 <<") == "KZE9WMUUL1<<"

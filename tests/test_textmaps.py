@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idsight.data.textmaps import INPUT_SIZE, STRIDE, ComposedTextMaps, text_map, text_quads
+from idsight.data.textmaps import INPUT_SIZE, STRIDE, ComposedTextMaps, split_stacked, text_map, text_quads
 
 
 @settings(max_examples=30, deadline=None)
@@ -69,3 +69,24 @@ def test_height_scale_shrinks_each_line_about_its_centre() -> None:
     assert abs(h_half - 0.5 * h_full) <= STRIDE
     assert abs(full[:, 1].mean() - half[:, 1].mean()) <= 1.0  # about the same centre line
     assert abs(np.ptp(full[:, 0]) - np.ptp(half[:, 0])) <= 0.5 * h_full  # width barely moves
+
+
+def test_stacked_lines_bridged_by_a_few_pixels_are_parted() -> None:
+    boxes = [[40.0, 40.0 + 30 * i, 200.0, 56.0 + 30 * i] for i in range(4)]  # ordinary lines
+    boxes += [[40.0, 200.0, 600.0, 216.0], [40.0, 222.0, 600.0, 238.0]]  # two close MRZ-like lines
+    target = text_map(boxes, INPUT_SIZE)
+    assert len(text_quads(target)) == 6
+    bridged = target.copy()
+    bridged[104:115, 22:26] = 0.9  # a few columns join the two close lines
+    assert len(split_stacked((bridged > 0.4).astype(np.uint8), bridged).nonzero()[0]) > 0
+    quads = text_quads(bridged)
+    assert len(quads) == 6
+    heights = sorted(float(np.ptp(q[:, 1])) for q, _ in quads)
+    assert heights[-1] < 1.5 * heights[0]  # no box spans both lines
+
+
+def test_a_tall_single_line_is_not_parted() -> None:
+    boxes = [[40.0, 40.0 + 30 * i, 200.0, 56.0 + 30 * i] for i in range(4)] + [[40.0, 200.0, 600.0, 260.0]]
+    target = text_map(boxes, INPUT_SIZE)
+    target[110:120, 30:290] *= 0.8  # uneven, but no valley between two lines
+    assert len(text_quads(target)) == 5

@@ -3,7 +3,8 @@
 Every line the card composer drew (values, labels, titles, MRZ, other text) becomes one shrunk
 rectangle of 1s in a probability map at the detector's output stride; the detector learns where text
 is, not which field it is. ``text_quads`` turns a predicted map back into line quadrilaterals by
-growing each connected region by the same margin (the "unclip" of DBNet).
+growing each connected region by the same margin (the "unclip" of DBNet); ``split_stacked`` first
+parts lines whose regions touch (two close MRZ lines bridged by a few pixels).
 """
 
 from __future__ import annotations
@@ -38,13 +39,35 @@ def text_map(
     return out
 
 
+def split_stacked(mask: np.ndarray, prob: np.ndarray, *, valley: float = 0.35) -> np.ndarray:
+    """``mask`` with stacked lines parted: a region at least twice as tall (plus 2) as the median
+    region whose row profile (its map summed across its width) falls under ``valley`` of its peak
+    between two rows of text loses those valley rows. A region of one line has no such valley (a
+    tall title, a slightly tilted line), and is kept whole."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if n <= 2:
+        return mask
+    heights = stats[1:, cv2.CC_STAT_HEIGHT]
+    out = mask.copy()
+    for i in np.nonzero(heights >= 2 * np.median(heights) + 2)[0] + 1:
+        x, y, w, h = stats[i, :4]
+        inside = labels[y : y + h, x : x + w] == i
+        rows = np.where(inside, prob[y : y + h, x : x + w], 0.0).sum(1) / w
+        text = np.nonzero(rows >= 0.5 * rows.max())[0]
+        low = rows < valley * rows.max()
+        low[: text[0]] = low[text[-1] + 1 :] = False  # only between rows of text
+        if low.any():
+            out[y : y + h, x : x + w][inside & low[:, None]] = 0
+    return out
+
+
 def text_quads(
     prob: np.ndarray, *, threshold: float = 0.4, min_area: int = 3, height_scale: float = 1.0
 ) -> list[tuple[np.ndarray, float]]:
     """Line quadrilaterals (input pixels) and mean scores from a probability map (H/stride, W/stride).
     ``height_scale`` scales each line's grown height: a map that spills over its shrunk core at
     ``threshold`` grows into boxes taller than the line, whose text the recogniser then sees small."""
-    mask = (prob > threshold).astype(np.uint8)
+    mask = split_stacked((prob > threshold).astype(np.uint8), prob)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     out = []
     for i in range(1, n):

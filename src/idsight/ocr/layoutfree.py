@@ -202,6 +202,7 @@ class LayoutFreeReader:
             from idsight.errors import NoCardError
 
             raise NoCardError("no text found: no ID card in the image", path=name)
+        lines = self._mrz_ends(image, lines)
         # several cards in the photo: read the largest, report the others (box in the read frame)
         groups = card_groups([r.quad for r in lines])
         others = [{"box": group_box([r.quad for r in lines], g), "lines": len(g)} for g in groups[1:]]
@@ -250,6 +251,42 @@ class LayoutFreeReader:
             timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
             other_cards=others,
         )
+
+    def _mrz_ends(self, image: np.ndarray, lines: list[LineReading]) -> list[LineReading]:
+        """MRZ lines read at no MRZ length (30, 36 or 44 characters) often lost an end character to
+        a short box or to corners that cut the card: such a line is read again from its crop
+        lengthened by ``MRZ_REACH`` of its height at each end (in the photo, beyond the rectified
+        card), and that reading kept where its length is nearer one of the lengths."""
+        from idsight.ocr.content.mrz import looks_like_mrz, mrz_text
+        from idsight.ocr.content.spec import mrz_layouts
+
+        sizes = sorted({m.length for m in mrz_layouts().values()})
+
+        def miss(text: str) -> int:
+            return min(abs(len(mrz_text(text)) - n) for n in sizes)
+
+        short = [i for i, r in enumerate(lines) if looks_like_mrz(r.text) and miss(r.text) > 0]
+        if not short:
+            return lines
+        quads = [_lengthened(lines[i].quad, MRZ_REACH) for i in short]
+        reads = read_lines(self.recognizer, [crop_quad(image, q) for q in quads])
+        out = list(lines)
+        for i, q, (text, conf, chars) in zip(short, quads, reads, strict=True):
+            if looks_like_mrz(text) and miss(text) < miss(lines[i].text):
+                out[i] = LineReading(q, text, conf, lines[i].det_score, chars)
+        return out
+
+
+MRZ_REACH = 0.8
+
+
+def _lengthened(quad: Quad, reach: float) -> Quad:
+    """``quad`` (ordered) with each end moved out by ``reach`` of its height along its length."""
+    q = order_quad(quad).astype(np.float32)
+    along = q[1] - q[0]
+    unit = along / max(float(np.linalg.norm(along)), 1e-6)
+    d = unit * reach * float(np.linalg.norm(q[3] - q[0]))
+    return np.stack([q[0] - d, q[1] + d, q[2] + d, q[3] - d]).astype(np.float32)
 
 
 def _median_confidence(lines: Sequence[LineReading]) -> float:

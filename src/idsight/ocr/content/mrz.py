@@ -58,9 +58,10 @@ _SWAPS = {
 
 
 def mrz_text(text: str) -> str:
-    """A line as MRZ characters: no spaces, look-alikes (``«``, Greek and Cyrillic capitals, full-width
-    forms) mapped, upper case."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).upper().translate(_LOOKALIKE)
+    """A line as MRZ characters: no spaces, no accents (the MRZ has none: ``Ü`` is a misread ``U``),
+    look-alikes (``«``, Greek and Cyrillic capitals, full-width forms) mapped, upper case."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return "".join(unicodedata.normalize("NFKC", bare).split()).upper().translate(_LOOKALIKE)
 
 
 def _coerce(text: str, chars: str) -> str:
