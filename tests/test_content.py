@@ -137,6 +137,9 @@ def test_formats_refuse_what_does_not_fit() -> None:
     rrn = FORMATS.build("rrn")
     assert rrn.parse("850315 - 1234567").value == "850315-1234567"  # type: ignore[union-attr]
     assert rrn.parse("850315-123456") is None
+    fixed = rrn.parse("60013l-126O898")  # two letters read for digits: put right, at a lower score
+    assert fixed is not None and fixed.value == "600131-1260898" and fixed.score < 1.0
+    assert rrn.parse("6OO13l-126O898") is None  # more than two: not an RRN
     name = FORMATS.build("hangul_name", min=2, max=4)
     assert name.parse("홍길동 (洪吉童)").value == "홍길동"  # type: ignore[union-attr]
     assert name.parse("주민등록증입니다") is None and name.parse("KIM") is None

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idsight.metrics import cer, edit_distance, field_accuracy, latency_summary
+from idsight.metrics import bounded_edit_distance, cer, edit_distance, field_accuracy, latency_summary
 
 texts = st.text(alphabet="ab가나<0", max_size=12)
 
@@ -100,3 +100,9 @@ def test_field_match_is_the_one_exact_rule(name, got, want, same):
     from idsight.metrics import field_match
 
     assert field_match(name, got, want) is same
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, texts, st.integers(min_value=0, max_value=4))
+def test_bounded_distance_is_the_distance_capped_at_limit_plus_one(a, b, limit):
+    assert bounded_edit_distance(a, b, limit) == min(edit_distance(a, b), limit + 1)

@@ -35,6 +35,28 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
     return prev[-1]
 
 
+def bounded_edit_distance(a: Sequence, b: Sequence, limit: int) -> int:
+    """``min(edit_distance(a, b), limit + 1)``, in time proportional to ``limit`` times the length:
+    only the band of cells within ``limit`` of the diagonal is filled, and it stops as soon as every
+    cell of a row exceeds ``limit``."""
+    if a == b:
+        return 0
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    big = limit + 1
+    prev = [j if j <= limit else big for j in range(len(b) + 1)]
+    for i, ca in enumerate(a, 1):
+        lo, hi = max(1, i - limit), min(len(b), i + limit)
+        cur = [big] * (len(b) + 1)
+        cur[0] = i if i <= limit else big
+        for j in range(lo, hi + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]), big)
+        if min(cur[max(0, lo - 1) : hi + 1]) > limit:
+            return big
+        prev = cur
+    return min(prev[-1], big)
+
+
 def cer(preds: str | Sequence[str | None], gts: str | Sequence[str]) -> float:
     """Character error rate: sum of edit distances / sum of ground-truth lengths.
 

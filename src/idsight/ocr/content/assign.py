@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from idsight.metrics import edit_distance
+from idsight.metrics import bounded_edit_distance, edit_distance
 from idsight.ocr.cleanup.lexicon import default_models
 from idsight.ocr.cleanup.lm import beam_correct
 from idsight.ocr.cleanup.seq import Slot, is_hangul
@@ -111,7 +111,7 @@ def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | N
         for lab in labels:
             lk = lab.replace(" ", "")
             allowed = 2 if len(lk) >= 10 else 1 if len(lk) >= 5 else 0
-            if allowed and abs(len(lk) - len(key)) <= allowed and edit_distance(key, lk) <= allowed:
+            if allowed and bounded_edit_distance(key, lk, allowed) <= allowed:
                 best = max(best or 0, len(lab))
             elif _hangul_near(key, lk):
                 best = max(best or 0, len(lab))
@@ -209,7 +209,7 @@ def _is_title(line: TextLine, spec: DocSpec) -> bool:
         if t == key or (len(t) > 6 and t in key):
             return True
         allowed = -(-len(_jamo(t)) // 5) if len(t) >= 4 else 0
-        if allowed and _title_distance(line, key, t) <= allowed:
+        if allowed and _title_distance(line, key, t, allowed) <= allowed:
             return True
     return False
 
@@ -218,7 +218,9 @@ def _jamo(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
 
-def _title_distance(line: TextLine, key: str, title: str) -> int:
+def _title_distance(line: TextLine, key: str, title: str, limit: int) -> int:
+    """Edit distance in letters (jamo) of ``key`` to ``title``, each character at its nearest
+    alternative where the recogniser gave them; anything over ``limit`` is ``limit + 1``."""
     if line.chars is not None:
         slots = [s for s in line.chars if not s.char.isspace()]
         if len(slots) == len(title) and "".join(s.char for s in slots) == key:
@@ -226,7 +228,7 @@ def _title_distance(line: TextLine, key: str, title: str) -> int:
                 min(edit_distance(_jamo(c), _jamo(want)) for c in {s.char, *(a for a, _ in s.alts if a)})
                 for s, want in zip(slots, title, strict=True)
             )
-    return edit_distance(_jamo(key), _jamo(title))
+    return bounded_edit_distance(_jamo(key), _jamo(title), limit)
 
 
 def _is_heading(text: str, spec: DocSpec) -> bool:

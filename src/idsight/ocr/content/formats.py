@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from idsight.ocr.cleanup.dates import make_date
@@ -31,6 +32,7 @@ class Format(Protocol):
 FORMATS: Registry[Format] = Registry("value format")
 
 
+@lru_cache(maxsize=8192)
 def fold_char(c: str) -> str:
     """One character upper-cased without accents (Hangul syllables stay whole)."""
     bare = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
@@ -156,13 +158,26 @@ def regex_format(*, pattern: str) -> RegexFormat:
 
 
 _RRN = re.compile(r"(\d{6})\s*[-–—]\s*(\d{7})")
+# letters a recogniser reads for digits in a line of digits
+DIGIT_LOOKALIKES = str.maketrans("OoQDIl|i!ZzSsBbGgqT", "0000111112255866997")
 
 
 @dataclass(frozen=True)
 class RrnFormat:
+    """``YYMMDD-NNNNNNN``. Up to ``max_lookalikes`` letters read for digits (``l`` for ``1``, ``O``
+    for ``0``) are put right, at a lower score."""
+
+    max_lookalikes: int = 2
+
     def parse(self, text: str) -> Parsed | None:
-        m = _RRN.fullmatch(squash(text))
-        return Parsed(f"{m[1]}-{m[2]}", 1.0) if m else None
+        text = squash(text)
+        if m := _RRN.fullmatch(text):
+            return Parsed(f"{m[1]}-{m[2]}", 1.0)
+        fixed = text.translate(DIGIT_LOOKALIKES)
+        if sum(a != b for a, b in zip(text, fixed, strict=True)) > self.max_lookalikes:
+            return None
+        m = _RRN.fullmatch(fixed)
+        return Parsed(f"{m[1]}-{m[2]}", 0.8) if m else None
 
 
 @FORMATS.register("rrn")
