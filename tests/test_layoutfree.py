@@ -128,9 +128,18 @@ def test_one_file_reader_is_read_by_the_cli(tmp_path) -> None:  # noqa: ANN001
     res = CliRunner().invoke(app, ["read", str(image), "--model", str(path), "--template", "xx"])
     assert res.exit_code == 2 and "unknown document type 'xx'" in res.output
     res = CliRunner().invoke(
-        app, ["read", str(image), "--model", str(path), "--store", f"sqlite:///{tmp_path}/r.db"]
+        app, ["read", str(image), "--model", str(path), "--inspect", str(tmp_path / "i")]
     )
     assert res.exit_code == 2 and "layout-free reader" in res.output
+    db = f"sqlite:///{tmp_path}/r.db"
+    res = CliRunner().invoke(
+        app, ["read", str(image), "--model", str(path), "--template", "td3", "--store", db]
+    )
+    assert res.exit_code == 0, res.output
+    from idsight.review.store import ReviewStore
+
+    (stored,) = ReviewStore(db).queue()
+    assert stored.template == "td3" and stored.source == str(image)
 
 
 def test_a_reader_file_without_its_recogniser_is_one_error(tmp_path) -> None:  # noqa: ANN001
@@ -495,3 +504,43 @@ def test_mrz_text_drops_accents_the_mrz_cannot_hold() -> None:
     from idsight.ocr.content.mrz import mrz_text
 
     assert mrz_text("KZE9WMŬÜL1 <<") == "KZE9WMUUL1<<"
+
+
+def test_a_layout_free_read_is_stored_for_review_and_its_review_gives_line_targets(tmp_path: Path) -> None:
+    from idsight.review.capture import capture, line_targets
+    from idsight.review.store import ReviewStore
+
+    image = card_image()
+    res = LayoutFreeReader(detector=detector, recognizer=recognizer).read(image, name="card.png")
+    store = ReviewStore(f"sqlite:///{tmp_path}/r.db", create=True)
+    rid = capture(store, res, model_name="open", model_sha256="0" * 64, image=image)
+    read = store.get(rid)
+    assert read.template == "td1"
+    assert {"surname", "given_names", "mrz_1", "mrz_2", "mrz_3"} <= set(read.crops)
+    assert "date_of_birth" not in read.crops  # taken from the MRZ: no line of its own
+    assert read.fields["mrz"]["lines"] == {"mrz_1": MRZ[0], "mrz_2": MRZ[1], "mrz_3": MRZ[2]}
+    crop = cv2.imdecode(np.frombuffer(read.crops["surname"], np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape[0] < 40 and crop.shape[1] > 100  # one line, as the recogniser saw it
+    store.submit_review(
+        rid,
+        "ana",
+        {
+            "surname": {"status": "corrected", "text": "NOVAKOVA"},
+            "given_names": {"status": "confirmed", "text": None},
+            "date_of_birth": {"status": "corrected", "text": "1980-03-01"},
+        },
+    )
+    targets = line_targets(store.get(rid))
+    assert targets["surname"] == "NOVAKOVA" and targets["given_names"] == "EVA"
+    assert targets["mrz_1"] is None  # not reviewed: kept for distillation only
+
+
+def test_spec_only_types_have_line_keys_for_the_store() -> None:
+    from idsight.review.layouts import doc_layout, known_doc_types
+
+    td3 = doc_layout("td3")
+    assert td3 is not None and "td3" in known_doc_types()
+    mrz = next(f for f in td3.fields if f.name == "mrz")
+    assert mrz.lines == ("mrz_1", "mrz_2") and mrz.joiner == "\n"
+    assert doc_layout("kr-rrc").line_keys[:2] == ("name", "rrn")  # type: ignore[union-attr]
+    assert doc_layout("nope") is None

@@ -47,7 +47,7 @@ def read(
             "--model",
             "-m",
             help=f"A model name or artifact path; default {DEFAULT_READER} (layout-free, any card design). "
-            "`default` is the card reader that reviews train (needed by --store and --inspect).",
+            "`default` is the card reader that reviews train (needed by --inspect).",
         ),
     ] = DEFAULT_READER,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
@@ -90,10 +90,9 @@ def read(
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     reader = load_reader(model, runtime=runtime, threads=threads)
-    if not isinstance(reader, CardReader) and (store_url is not None or inspect is not None):
+    if not isinstance(reader, CardReader) and inspect is not None:
         fail(
-            f"{model}: --store and --inspect need a card-reader model (--model default); "
-            "this is a layout-free reader"
+            f"{model}: --inspect needs a card-reader model (--model idsight-reader-student); this is a layout-free reader"
         )
     if template is not None:  # a card reader knows its templates; a layout-free one, the spec files
         get_template(template) if isinstance(reader, CardReader) else get_spec(template)
@@ -111,7 +110,9 @@ def read(
         try:
             image = load_image(path)
             res = reader.read(image, template=template, name=str(path))
-            if store is not None:
+            if store is not None and getattr(res, "doc_type", None) == "unknown":
+                print_error(f"{path}: not stored: a card of unknown type has no fields to review")
+            elif store is not None:
                 capture(store, res, model_name=Path(reader.name).stem, model_sha256=sha, image=image)
             if inspect is not None:
                 from idsight.ocr.inspect import write_inspection

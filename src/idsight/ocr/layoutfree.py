@@ -120,6 +120,18 @@ class LayoutFreeResult:
     rotation: int
     timings_ms: dict[str, float] = field(default_factory=dict)
     other_cards: list[dict[str, Any]] = field(default_factory=list)
+    # for a review store (not in to_dict): the image as read (turned upright), every line's quad in
+    # it, and each field's lines (indices into quads, top to bottom)
+    frame: np.ndarray | None = field(default=None, repr=False)
+    quads: list[Quad] = field(default_factory=list, repr=False)
+    texts: list[str] = field(default_factory=list, repr=False)
+    field_lines: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    def line_crop(self, i: int) -> np.ndarray:
+        """Line ``i``'s crop, as the recogniser read it."""
+        if self.frame is None:
+            raise ValueError("this result keeps no image")
+        return crop_quad(self.frame, self.quads[i])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,10 +234,15 @@ class LayoutFreeReader:
             raise NoCardError("no readable text: no ID card in the image", path=name)
         a = decision.assignment
         fields: dict[str, dict[str, Any]] = {}
+        field_lines: dict[str, list[int]] = {}
         unassigned = list(range(len(lines)))
         checks: dict[str, Any] = {}
         if a is not None:
             for field_name, v in a.fields.items():
+                if (
+                    v.source != "mrz" or field_name == "mrz"
+                ):  # a value taken from the MRZ has no line of its own
+                    field_lines[field_name] = sorted(v.lines, key=lambda i: float(lines[i].quad[:, 1].mean()))
                 fields[field_name] = {
                     "text": v.value,
                     "confidence": v.confidence,
@@ -250,6 +267,10 @@ class LayoutFreeReader:
             rotation=rotation,
             timings_ms={"total": round((time.perf_counter() - t0) * 1000, 2)},
             other_cards=others,
+            frame=image,
+            quads=[r.quad for r in lines],
+            texts=[r.text for r in lines],
+            field_lines=field_lines,
         )
 
     def _mrz_ends(self, image: np.ndarray, lines: list[LineReading]) -> list[LineReading]:

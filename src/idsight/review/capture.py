@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 
 from idsight.ocr.cleanup.dates import format_dmy, format_kr
+from idsight.ocr.layoutfree import LayoutFreeResult
+from idsight.review.layouts import doc_layout
 from idsight.review.models import Read
-from idsight.review.store import ReviewStore
+from idsight.review.store import ReviewError, ReviewStore
 from idsight.templates import get_template
 
 
@@ -39,6 +41,27 @@ def result_record(result: Any) -> dict[str, Any]:
     return d
 
 
+def layout_free_record(result: LayoutFreeResult) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A layout-free read as the store keeps it, and its line crops. Each field's lines (top to bottom)
+    take the line keys of its document type in order; ``print: free`` marks fields whose print style
+    is the card's own (a corrected date then gives no line target: how the card prints it is unknown)."""
+    d = result.to_dict()
+    layout = doc_layout(result.doc_type)
+    if layout is None:
+        raise ReviewError(f"document type {result.doc_type!r} is not one a review can hold")
+    crops: dict[str, bytes] = {}
+    for spec in layout.fields:
+        if spec.name not in d["fields"]:
+            continue
+        d["fields"][spec.name]["print"] = "free"
+        texts: dict[str, str] = {}
+        for key, i in zip(spec.lines, result.field_lines.get(spec.name, []), strict=False):
+            crops[key] = png_bytes(result.line_crop(i))
+            texts[key] = result.texts[i]
+        d["fields"][spec.name]["lines"] = texts
+    return d, crops
+
+
 def capture(
     store: ReviewStore,
     result: Any,
@@ -47,11 +70,16 @@ def capture(
     model_sha256: str,
     image: np.ndarray | None = None,
 ) -> str:
-    """Add a read and its line crops to the store; the image only if the store keeps images."""
-    crops = {k: png_bytes(line.crop) for k, line in result.lines.items() if line.crop is not None}
+    """Add a read (the card reader's or a layout-free reader's) and its line crops to the store; the
+    image only if the store keeps images."""
+    if isinstance(result, LayoutFreeResult):
+        record, crops = layout_free_record(result)
+    else:
+        record = result_record(result)
+        crops = {k: png_bytes(line.crop) for k, line in result.lines.items() if line.crop is not None}
     image_png = png_bytes(image) if image is not None and store.keep_images else None
     return store.add_read(
-        result_record(result),
+        record,
         model_name=model_name,
         model_sha256=model_sha256,
         crops=crops,
@@ -94,14 +122,17 @@ def printed_text(kind: str, text: str) -> str:
 def line_targets(read: Read) -> dict[str, str | None]:
     """Per stored crop: its reviewed text, or None when its field was not reviewed (KD only)."""
     final = read.final_texts()
-    tpl = get_template(read.template)
+    tpl = doc_layout(read.template)
     out: dict[str, str | None] = {k: None for k in read.crops}
-    for spec in tpl.fields:
+    for spec in tpl.fields if tpl is not None else ():
         if spec.name not in final:
             continue
+        record = read.fields.get(spec.name) or {}
+        if record.get("print") == "free" and spec.kind.startswith("date"):
+            continue  # printed in the card's own style, which a review does not say
         keys = tuple(k for k in spec.lines if k in read.crops)
         if not keys:
             continue
-        predicted = (read.fields.get(spec.name) or {}).get("lines") or {}
+        predicted = record.get("lines") or {}
         out.update(split_lines(printed_text(spec.kind, final[spec.name]), keys, predicted, spec.joiner))
     return out

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from idsight.review.layouts import doc_layout, known_doc_types
 from idsight.review.models import (
     PNG_MAGIC,
     STATUSES,
@@ -28,7 +29,6 @@ from idsight.review.models import (
     check_reviewer,
     utc,
 )
-from idsight.templates import TEMPLATES
 
 FORMAT = "idsight-review/1"
 
@@ -227,9 +227,10 @@ def check_new_read(
     image_png: bytes | None,
 ) -> Read:
     """Validate a ``ReadResult.to_dict()`` and its crops; ValueError with one clear message if wrong."""
-    template = TEMPLATES.get(str(result.get("template")))
+    template = doc_layout(str(result.get("template")))
     if template is None:
-        raise ValueError(f"unknown template {result.get('template')!r} (known: {', '.join(TEMPLATES)})")
+        known = ", ".join(known_doc_types())
+        raise ValueError(f"unknown template {result.get('template')!r} (known: {known})")
     fields = _plain(result.get("fields"), "result['fields']")
     if not isinstance(fields, dict) or not all(isinstance(v, dict) for v in fields.values()):
         raise ValueError("result['fields'] must map field names to {text, confidence, box}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idsight.review import Read, ReadSummary, Review
-from idsight.templates import TEMPLATES
+from idsight.review.layouts import doc_layout
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def png_size(png: bytes) -> tuple[int, int] | None:
 
 def _layout(template: str, fields: dict[str, Any]) -> list[tuple[str, tuple[str, ...], str]]:
     """(field, line keys, joiner): the template's fields in reading order, then any other the read holds."""
-    spec = TEMPLATES.get(template)
+    spec = doc_layout(template)
     layout = [(f.name, f.lines, f.joiner) for f in spec.fields] if spec else []
     known = {name for name, _, _ in layout}
     return layout + [(name, (name,), " ") for name in fields if name not in known]
