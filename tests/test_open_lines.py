@@ -169,3 +169,36 @@ def test_a_line_recogniser_artifact_teaches_a_student(tmp_path: Path) -> None:
     out["loss"].backward()
     assert all(p.grad is not None for p in student.head.parameters())
     assert all(p.grad is None for p in task.teacher.parameters())
+
+
+def test_rules_near_a_line_are_drawn_beside_the_text_not_over_it() -> None:
+    from idsight.data.synth.lines import _draw_rules
+
+    margin, th, tw = 34, 30, 200
+    drawn = 0
+    for seed in range(20):
+        canvas = np.full((th + 2 * margin, tw + 2 * margin, 3), 230, np.uint8)
+        _draw_rules(np.random.default_rng(seed), canvas, margin, th, tw)
+        ink = (canvas < 200).any(-1)
+        assert not ink[margin : margin + th, margin : margin + tw].any()  # never over the text
+        near = np.zeros_like(ink)
+        near[
+            margin - th // 3 - 2 : margin + th + th // 3 + 2, margin - th // 3 - 2 : margin + tw + th // 3 + 2
+        ] = True
+        assert ink[near].any() or not ink.any()  # what is drawn comes close to the text
+        drawn += bool(ink.any())
+    assert drawn >= 14  # each side has its own chance; most draws draw something
+
+
+def test_composer_fonts_cover_both_scripts_and_keep_held_out_families_out_of_training() -> None:
+    from idsight.data.synth.compose import fontpool
+
+    train = {f.family for f in fontpool.latin_faces("train")} | {
+        f.family for f in fontpool.korean_faces("train")
+    }
+    held = {f.family for f in fontpool.latin_faces("heldout")}
+    assert held == set(fontpool.HELD_OUT_FONTS) and not train & held
+    assert not any(f.startswith(fontpool.NEVER_TRAIN) for f in train)
+    assert all(fontpool.covers(f, "가나다") for f in fontpool.korean_faces("train"))
+    assert all(fontpool.covers(f, "AZaz") for f, script in fontpool._all_faces() if script == "latin")
+    assert not train & set(fontpool.SCRIPT_FAMILIES)  # handwriting signs, never prints a field

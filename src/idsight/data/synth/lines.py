@@ -95,6 +95,27 @@ def render_line_sample(
     return crop, text, f"{name}/{line}"
 
 
+def _draw_rules(rng: np.random.Generator, canvas: np.ndarray, margin: int, th: int, tw: int) -> None:
+    """Box sides and rules around the text at ``(margin, margin)`` (``tw`` x ``th``), each side with
+    its own chance, near enough to fall inside a line crop's padding (up to 0.3 of the text height
+    beside it, 0.15 above or below), 1 px to a twelfth of the height thick."""
+    colour = tuple(int(c) for c in rng.integers(40, 170, 3))
+    thick = int(rng.integers(1, max(2, th // 12 + 1)))
+    side, over = rng.uniform(0.03, 0.3, 2) * th, rng.uniform(0.0, 0.15, 2) * th
+    clear = thick // 2 + 1  # a rule's pixels stay off the text
+    top, bottom = margin - int(over[0]) - clear, margin + th + int(over[1]) + clear
+    left, right = margin - int(side[0]) - clear, margin + tw + int(side[1]) + clear
+    h, w = canvas.shape[:2]
+    if rng.random() < 0.6:
+        cv2.line(canvas, (left, max(0, top - th)), (left, min(h - 1, bottom + th)), colour, thick)
+    if rng.random() < 0.3:
+        cv2.line(canvas, (right, max(0, top - th)), (right, min(h - 1, bottom + th)), colour, thick)
+    if rng.random() < 0.4:
+        cv2.line(canvas, (0, top), (w - 1, top), colour, thick)
+    if rng.random() < 0.4:
+        cv2.line(canvas, (0, bottom), (w - 1, bottom), colour, thick)
+
+
 def place_line(
     rng: np.random.Generator,
     mask: np.ndarray,
@@ -104,15 +125,20 @@ def place_line(
     pad_x: tuple[float, float],
     pad_y: tuple[float, float],
     plain: float = 0.0,
+    rules: float = 0.0,
 ) -> np.ndarray:
     """An ink ``mask`` on a card-like background (a plain light one with probability ``plain``),
     rotated by up to ``rotate`` degrees and sheared by up to ``shear``, cropped around the text with
-    padding drawn per side from ``pad_y`` / ``pad_x`` (fractions of the text height), then degraded."""
+    padding drawn per side from ``pad_y`` / ``pad_x`` (fractions of the text height), then degraded.
+    With probability ``rules``, the lines that cards print near text are drawn too: a field box's
+    sides, a rule above or below, a bar before the text (they are not characters)."""
     th, tw = mask.shape
     margin = th + 4
     canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
     if plain > 0 and rng.random() < plain:  # plain light cards (scans, white-on-white)
         canvas[:] = np.clip(rng.normal(235, 12, 3), 150, 255).astype(np.uint8)
+    if rules > 0 and rng.random() < rules:
+        _draw_rules(rng, canvas, margin, th, tw)
     paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
     centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
     affine = cv2.getRotationMatrix2D(centre, rng.uniform(-rotate, rotate), 1.0)

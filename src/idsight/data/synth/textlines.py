@@ -201,6 +201,9 @@ def covers(path: str, text: str) -> bool:
     return fontpool.covers(fontpool.Face(path, "", False), text)
 
 
+RULES = 0.4  # the share of lines drawn with box sides or rules near them (lines.place_line)
+
+
 def render_text_line(
     rng: np.random.Generator, text: str, kind: str, *, font_pool: str = "train"
 ) -> tuple[np.ndarray, str]:
@@ -210,5 +213,7 @@ def render_text_line(
     mask = text_mask(text, fonts.load_font(path, size_for_height(text, path, rng.uniform(18, 44))))
     if mask.shape[1] > MAX_TEXT_WIDTH:
         mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
-    crop = place_line(rng, mask, rotate=2.5, shear=0.0, pad_x=(0.02, 0.5), pad_y=(0.02, 0.25), plain=0.25)
+    crop = place_line(
+        rng, mask, rotate=2.5, shear=0.0, pad_x=(0.02, 0.5), pad_y=(0.02, 0.25), plain=0.25, rules=RULES
+    )
     return crop, text
