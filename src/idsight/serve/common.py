@@ -1,6 +1,7 @@
 """What the review page and the service share: ``/docs`` (Swagger UI) from the files of the installed
 ``fastapi-offline`` package, so nothing is loaded from a CDN; one line for a request that does not
-validate; the body of a review submission and the HTTP status of a review-store error."""
+validate; the error body every 4xx and 5xx carries, as the OpenAPI spec documents it; the body of a
+review submission and the HTTP status of a review-store error."""
 
 from __future__ import annotations
 
@@ -12,6 +13,27 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, StrictInt
 
 from idsight.review import ReviewConflict, ReviewError, StoreUnavailable
+
+
+class ErrorBody(BaseModel):
+    """Every error response: one line saying what was wrong (the upload or field named)."""
+
+    detail: str
+
+
+_ERRORS = {
+    400: "The upload is not an image idsight can read, or the Host header is not this server's",
+    401: "No API key, or a wrong one",
+    403: "The key may not do this (admin endpoints), or the Origin is not allowed",
+    404: "No such job, model, read or page",
+    409: "The read changed since it was loaded",
+    413: "The request body is too large",
+    422: "The request, or the card in it, cannot be processed",
+    503: "The review store is unavailable; try again",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in _ERRORS.items()
+}
 
 
 class FieldVerdict(BaseModel):

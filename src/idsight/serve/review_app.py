@@ -28,7 +28,13 @@ from idsight.data.charset import CHARSET
 from idsight.review import ReviewError, ReviewStore
 from idsight.review.models import MAX_QUEUE_PAGE
 from idsight.serve import security
-from idsight.serve.common import ReviewBody, add_offline_docs, review_error_status, validation_detail
+from idsight.serve.common import (
+    ERROR_RESPONSES,
+    ReviewBody,
+    add_offline_docs,
+    review_error_status,
+    validation_detail,
+)
 from idsight.serve.figures import accuracy_series, accuracy_svg
 from idsight.serve.views import field_views, png_size, read_json, review_json, summary_json
 
@@ -73,7 +79,9 @@ def create_app(
         if owned:
             st.close()
 
-    app = FastAPI(title="idsight review", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="idsight review", lifespan=lifespan, docs_url=None, redoc_url=None, responses=ERROR_RESPONSES
+    )
     app.add_middleware(security.Guard, api_key=key, allowed_hosts=hosts, max_body=max_body)
     app.state.store = st
     app.mount("/static", StaticFiles(packages=[("idsight.serve", "static")]), name="static")

@@ -44,7 +44,13 @@ from idsight.errors import BadImageError, IdsightError, NoCardError, UnknownName
 from idsight.review import ReviewError
 from idsight.serve import security
 from idsight.serve.batching import MicroBatcher
-from idsight.serve.common import ReviewBody, add_offline_docs, review_error_status, validation_detail
+from idsight.serve.common import (
+    ERROR_RESPONSES,
+    ReviewBody,
+    add_offline_docs,
+    review_error_status,
+    validation_detail,
+)
 from idsight.serve.metrics import ServiceMetrics
 from idsight.serve.registry import JOBS, ModelSet, NotServed
 
@@ -225,6 +231,7 @@ def create_service_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.models = models
     app.state.review_store = store
