@@ -5,7 +5,7 @@ Latin font packages): Korean text with every face that prints Hangul; Latin text
 and the Latin glyphs of the Korean faces; the MRZ with OCR-B. Handwriting faces (``SCRIPT_FAMILIES``)
 only write signatures. One Korean and one Latin family (``HELD_OUT_FONTS``) never print a ``train``
 card; a ``heldout`` card uses only them (the MRZ stays OCR-B in both pools). ``NEVER_TRAIN`` families
-(the fixed-layout generator's held-out Latin family) print neither pool.
+print neither pool.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import numpy as np
 from idsight.data.synth.compose.model import check_pool
 from idsight.data.synth.fonts import FONT_ROOT, OCRB_PATH
 
-# NanumMyeongjo is also the held-out Korean family of the fixed-layout generator ("shifted" pool);
-# LiberationSerif, its Latin one, is not installed here, so DejaVuSerif (all widths) takes its place
+# NanumMyeongjo is also the held-out family of the fixed-layout generator ("shifted" pool)
 HELD_OUT_FONTS = ("NanumMyeongjo", "DejaVuSerif")
-NEVER_TRAIN = ("LiberationSerif",)  # the fixed-layout generator's held-out Latin family
+NEVER_TRAIN = ("LiberationSerif",)  # a second Latin serif kept unseen, beside DejaVuSerif
 # handwriting and old-style faces: signatures only
 SCRIPT_FAMILIES = ("UnPilgi", "UnGungseo", "UnPilgia", "UnPen", "UnPenheulim", "UnYetgul", "EunjinNakseo")
 _SKIP = re.compile(r"Italic|Oblique|Math|Thin|Hairline|OCRB|[_-](R?B?I|RZI|K)$")
