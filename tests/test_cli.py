@@ -395,14 +395,19 @@ def test_demo_reads_unseen_designs_first(tmp_path: Path) -> None:
     assert len(labels) == 15 and all('"heldout"' in line for line in labels)
 
 
-def test_read_defaults_to_the_layout_free_student_and_store_asks_for_the_card_reader(tmp_path: Path) -> None:
+def test_read_defaults_to_the_layout_free_student_and_inspect_asks_for_the_card_reader(
+    tmp_path: Path,
+) -> None:
     from idsight import DEFAULT_READER
     from idsight.artifact import read_meta
     from idsight.hub import resolve
+    from idsight.review.store import ReviewStore
 
     assert read_meta(resolve(DEFAULT_READER))["task"] == "line_reader"
     assert read_meta(resolve("default"))["task"] != "line_reader"  # the card reader that reviews train
-    db = tmp_path / "r.db"
-    code, _, err = run("read", str(_image(tmp_path)), "--store", f"sqlite:///{db}")
+    code, _, err = run("read", str(_image(tmp_path)), "--inspect", str(tmp_path / "out"))
     _exit2(code, err, DEFAULT_READER, "--model default", "layout-free")
-    assert not db.exists()
+    db = f"sqlite:///{tmp_path}/r.db"  # --store takes the layout-free reader's reads; a blank photo adds none
+    code, _, err = run("read", str(_image(tmp_path)), "--store", db)
+    _exit2(code, err, "x.png", "no ID card")
+    assert ReviewStore(db).queue() == []

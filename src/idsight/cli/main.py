@@ -91,9 +91,7 @@ def read(
     cv2.setNumThreads(threads)
     reader = load_reader(model, runtime=runtime, threads=threads)
     if not isinstance(reader, CardReader) and inspect is not None:
-        fail(
-            f"{model}: --inspect needs a card-reader model (--model idsight-reader-student); this is a layout-free reader"
-        )
+        fail(f"{model}: --inspect needs a card-reader model (--model default); this is a layout-free reader")
     if template is not None:  # a card reader knows its templates; a layout-free one, the spec files
         get_template(template) if isinstance(reader, CardReader) else get_spec(template)
     store, sha = None, ""

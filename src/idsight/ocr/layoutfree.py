@@ -227,7 +227,8 @@ class LayoutFreeReader:
             box = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
             text_lines.append(TextLine(r.text, box, round(float(r.confidence), 4), r.chars))
         decision = read_fields(text_lines, doc_type=doc_type)
-        readable = [r for r in lines if r.confidence >= 0.5 and len("".join(r.text.split())) >= 2]
+        # a card of no known type still prints words: fragments read in a photo without one do not count
+        readable = [r for r in lines if r.confidence >= 0.5 and len("".join(r.text.split())) >= 3]
         if decision.doc_type == UNKNOWN and len(readable) < 2:
             from idsight.errors import NoCardError
 
