@@ -78,6 +78,7 @@ def read(
     import torch
 
     from idsight.data.io import load_image
+    from idsight.ocr.content.decide import UNKNOWN
     from idsight.ocr.content.spec import get_spec
     from idsight.ocr.predictor import CardReader
     from idsight.ocr.readers import load_reader
@@ -108,7 +109,7 @@ def read(
         try:
             image = load_image(path)
             res = reader.read(image, template=template, name=str(path))
-            if store is not None and getattr(res, "doc_type", None) == "unknown":
+            if store is not None and getattr(res, "doc_type", None) == UNKNOWN:
                 print_error(f"{path}: not stored: a card of unknown type has no fields to review")
             elif store is not None:
                 capture(store, res, model_name=Path(reader.name).stem, model_sha256=sha, image=image)

@@ -240,9 +240,8 @@ class LayoutFreeReader:
         checks: dict[str, Any] = {}
         if a is not None:
             for field_name, v in a.fields.items():
-                if (
-                    v.source != "mrz" or field_name == "mrz"
-                ):  # a value taken from the MRZ has no line of its own
+                # a value taken from the MRZ has no line of its own
+                if v.source != "mrz" or field_name == "mrz":
                     field_lines[field_name] = sorted(v.lines, key=lambda i: float(lines[i].quad[:, 1].mean()))
                 fields[field_name] = {
                     "text": v.value,

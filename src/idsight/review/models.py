@@ -17,6 +17,8 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, Lar
 from sqlalchemy import UniqueConstraint as Unique
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from idsight.review.layouts import doc_layout
+
 STATUSES = ("confirmed", "corrected")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_REVIEWER = 200  # characters of a reviewer name: the ``reviews.reviewer`` column is varchar(200)
@@ -304,8 +306,6 @@ def check_fields(
     A correction must be non-blank, at most ``MAX_CORRECTION`` characters, without control characters
     (but the field's line joiner) and, with ``charset``, only of the charset's characters.
     """
-    from idsight.review.layouts import doc_layout
-
     spec = doc_layout(template)
     joiners = {f.name: f.joiner for f in spec.fields} if spec else {}
     known = list(joiners) or list(predicted)

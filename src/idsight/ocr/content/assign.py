@@ -125,7 +125,7 @@ def _hangul_near(key: str, label: str) -> bool:
     """A Hangul label of two or more syllables with one letter (jamo) misread: ``이를`` for ``이름``."""
     if len(key) != len(label) or len(label) < 2 or not all("\uac00" <= c <= "\ud7a3" for c in key + label):
         return False
-    return edit_distance(_jamo(key), _jamo(label)) <= 1
+    return bounded_edit_distance(_jamo(key), _jamo(label), 1) <= 1
 
 
 def _starts_with(text: str, label: str) -> bool:

@@ -55,10 +55,10 @@ def _all_faces() -> tuple[tuple[Face, str], ...]:
     out = []
     paths = sorted([*FONT_ROOT.glob("truetype/**/*.ttf"), *FONT_ROOT.glob("opentype/**/*.otf")])
     for p in paths:
-        if _SKIP.search(p.stem) or p.resolve() == OCRB_PATH.resolve():
+        if _SKIP.search(p.stem):  # (OCR-B too: it prints only the MRZ)
             continue
-        face = Face(str(p), family_of(p.stem), any(w in p.stem for w in ("Bold", "Black", "Heavy")))
-        face = Face(face.path, face.family, face.bold or p.stem.endswith("B"))
+        bold = p.stem.endswith("B") or any(w in p.stem for w in ("Bold", "Black", "Heavy"))
+        face = Face(str(p), family_of(p.stem), bold)
         script = "ko" if covers(face, _HANGUL_PROBE) else "latin" if covers(face, _LATIN_PROBE) else None
         if script is not None:
             out.append((face, script))
