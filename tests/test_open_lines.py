@@ -202,3 +202,28 @@ def test_composer_fonts_cover_both_scripts_and_keep_held_out_families_out_of_tra
     assert all(fontpool.covers(f, "가나다") for f in fontpool.korean_faces("train"))
     assert all(fontpool.covers(f, "AZaz") for f, script in fontpool._all_faces() if script == "latin")
     assert not train & set(fontpool.SCRIPT_FAMILIES)  # handwriting signs, never prints a field
+
+
+def test_a_seal_is_printed_under_the_end_of_a_line_not_its_start() -> None:
+    from idsight.data.synth.lines import place_line
+
+    mask = np.zeros((30, 300), np.float32)
+    mask[5:25, :] = 1.0  # a solid bar of "ink": what differs between the crops is the seal
+    red = []
+    for seed in range(8):
+        crop = place_line(
+            np.random.default_rng(seed),
+            mask,
+            rotate=0.0,
+            shear=0.0,
+            pad_x=(0.5, 0.5),
+            pad_y=(0.5, 0.5),
+            plain=1.0,
+            seals=1.0,
+        ).astype(int)
+        reddish = (crop[..., 0] - crop[..., 1] > 40) | (crop[..., 2] - crop[..., 1] > 40)
+        w = crop.shape[1]
+        end, start = reddish[:, int(w * 0.6) :].sum(), reddish[:, : int(w * 0.4)].sum()
+        assert end > 10 * max(start, 1)  # at the end of the line, not its start
+        red.append(end)
+    assert min(red) > 50

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from idsight.data.synth import design, fonts
+from idsight.data.synth.compose import art
 from idsight.data.synth.scene import add_noise, jpeg
 from idsight.data.synth.text import paste_ink, size_for_height, text_mask
 from idsight.data.synth.values import sample_card_values
@@ -126,12 +127,15 @@ def place_line(
     pad_y: tuple[float, float],
     plain: float = 0.0,
     rules: float = 0.0,
+    seals: float = 0.0,
 ) -> np.ndarray:
     """An ink ``mask`` on a card-like background (a plain light one with probability ``plain``),
     rotated by up to ``rotate`` degrees and sheared by up to ``shear``, cropped around the text with
     padding drawn per side from ``pad_y`` / ``pad_x`` (fractions of the text height), then degraded.
     With probability ``rules``, the lines that cards print near text are drawn too: a field box's
-    sides, a rule above or below, a bar before the text (they are not characters)."""
+    sides, a rule above or below, a bar before the text (they are not characters). With probability
+    ``seals``, a seal or stamp is printed under the end of the text, as over an issuing authority's
+    last syllables."""
     th, tw = mask.shape
     margin = th + 4
     canvas = _background_patch(rng, tw + 2 * margin, th + 2 * margin)
@@ -139,6 +143,10 @@ def place_line(
         canvas[:] = np.clip(rng.normal(235, 12, 3), 150, 255).astype(np.uint8)
     if rules > 0 and rng.random() < rules:
         _draw_rules(rng, canvas, margin, th, tw)
+    if seals > 0 and rng.random() < seals:
+        r = th * rng.uniform(0.8, 1.4)
+        centre_x = margin + tw + r * rng.uniform(-0.6, 0.5)
+        art.seal(canvas, (centre_x, margin + th * rng.uniform(0.3, 0.7)), r, rng)
     paste_ink(canvas, mask, margin, margin, design.ink_color(rng))
     centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
     affine = cv2.getRotationMatrix2D(centre, rng.uniform(-rotate, rotate), 1.0)

@@ -202,6 +202,7 @@ def covers(path: str, text: str) -> bool:
 
 
 RULES = 0.4  # the share of lines drawn with box sides or rules near them (lines.place_line)
+SEALS = 0.08  # the share of lines printed over a seal at their end (lines.place_line)
 
 
 def render_text_line(
@@ -214,6 +215,14 @@ def render_text_line(
     if mask.shape[1] > MAX_TEXT_WIDTH:
         mask = cv2.resize(mask, (MAX_TEXT_WIDTH, max(1, mask.shape[0] * MAX_TEXT_WIDTH // mask.shape[1])))
     crop = place_line(
-        rng, mask, rotate=2.5, shear=0.0, pad_x=(0.02, 0.5), pad_y=(0.02, 0.25), plain=0.25, rules=RULES
+        rng,
+        mask,
+        rotate=2.5,
+        shear=0.0,
+        pad_x=(0.02, 0.5),
+        pad_y=(0.02, 0.25),
+        plain=0.25,
+        rules=RULES,
+        seals=SEALS,
     )
     return crop, text
