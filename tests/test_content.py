@@ -18,7 +18,7 @@ from idsight.ocr.cleanup.seq import Slot
 from idsight.ocr.content.assign import TextLine, _is_title, assign, rescored, strip_label
 from idsight.ocr.content.decide import UNKNOWN, read_fields
 from idsight.ocr.content.formats import FORMATS
-from idsight.ocr.content.mrz import compose_mrz, find_mrz, parse_mrz
+from idsight.ocr.content.mrz import compose_mrz, find_mrz, mrz_name_form, mrz_spelling, parse_mrz
 from idsight.ocr.content.spec import builtin_specs, get_spec, load_spec, mrz_layouts
 
 SPECS = builtin_specs()
@@ -283,9 +283,17 @@ def test_a_name_line_that_spells_the_mrz_name_wins_over_the_one_geometry_chose()
     a = assign(moved, get_spec("td1"))
     assert a.fields["given_names"].value == "ANNA MARIA" and a.fields["given_names"].source == "viz"
     assert [moved[i].text for i in a.unassigned] == ["SPECIMEN"]
-    # with no line spelling the MRZ's name, the visual zone's reading stands (names carry no check digit)
+    # with no line spelling the MRZ's name, a valid MRZ's letters are taken over the visual zone's
     alone = [ln for ln in moved if ln.text != "ANNA MARIA"]
-    assert assign(alone, get_spec("td1")).fields["given_names"].value == "SPECIMEN"
+    given = assign(alone, get_spec("td1")).fields["given_names"]
+    assert (given.value, given.source) == ("ANNA MARIA", "mrz")
+
+    # an invalid MRZ (a check digit fails) leaves the visual zone's reading as it is
+    def wrong_composite(t: str) -> str:  # the second MRZ line's last digit, the composite check
+        return t[:-1] + str((int(t[-1]) + 1) % 10) if len(t) == 30 and t[:6].isdigit() else t
+
+    broken = [TextLine(wrong_composite(ln.text), ln.box, ln.confidence) for ln in alone]
+    assert assign(broken, get_spec("td1")).fields["given_names"].value == "SPECIMEN"
 
 
 def kr_lines() -> list[TextLine]:
@@ -448,3 +456,25 @@ def test_issuer_under_its_seal_is_completed() -> None:
         assert parsed is not None and parsed.value == truth, read
     for other in ["경기도 수원시", "경기도 부천시 중동", "이름 박시후", "서울 김시우", "김시우"]:
         assert fmt.parse(other) is None, other  # a place name, an address, a name with 시 in it
+
+
+@pytest.mark.parametrize(
+    ("viz", "mrz", "spelt"),
+    [
+        ("STRÖM", "STROM", "STRÖM"),  # agreeing: the printed accent stays
+        ("CONTT", "CONTI", "CONTI"),  # a misread letter: the MRZ's
+        ("MÜLLER-LÜDENSCHEIDX", "MULLER LUDENSCHEIDT", "MÜLLER-LÜDENSCHEIDT"),
+        ("OSHUA STEPHANIE", "JOSHUA STEPHANIE", "JOSHUA STEPHANIE"),  # a lost first letter
+        ("LLEA LNDN", "GARCIA", "GARCIA"),
+    ],
+)
+def test_a_name_is_spelt_with_the_mrz_letters_and_the_printed_accents(viz: str, mrz: str, spelt: str) -> None:
+    assert mrz_spelling(viz, mrz) == spelt
+
+
+@given(
+    st.text(alphabet="ABCÉÖØ -'", min_size=1, max_size=12),
+    st.text(alphabet="ABCEO ", min_size=1, max_size=12).map(lambda t: " ".join(t.split())),
+)
+def test_the_spelling_always_reads_as_the_mrz_name(viz: str, mrz: str) -> None:
+    assert mrz_name_form(mrz_spelling(viz, mrz)) == mrz_name_form(mrz)

@@ -500,6 +500,36 @@ def test_an_mrz_line_read_short_is_read_again_from_a_longer_crop() -> None:
     assert res.checks["mrz_check_composite"]
 
 
+def test_an_mrz_line_of_the_right_length_that_fails_its_checks_is_read_again_wider() -> None:
+    """The first MRZ line's box misses its first two characters (a dark band the detector did not see
+    through) and the reading makes up the length with fillers: its own check digit and state code
+    fail, so it is read again from longer crops; the widest holds a stray word beside the zone, which
+    is dropped, and the whole line is kept."""
+    shifted = MRZ[0][2:] + "<<"
+    assert len(shifted) == len(MRZ[0])
+
+    def band_recognizer(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        out = recognizer(crops)
+        for j, crop in enumerate(crops):
+            if out[j][0] == MRZ[0]:
+                out[j] = (shifted, 0.9) if crop.shape[1] < 800 else ("I " + MRZ[0] + " x", 0.9)
+        return out
+
+    res = LayoutFreeReader(detector=detector, recognizer=band_recognizer).read(card_image())
+    assert res.fields["mrz"]["text"] == "\n".join(MRZ)
+    assert res.checks["mrz_check_document_number"] and res.checks["mrz_check_composite"]
+
+
+def test_line_checks_count_a_lone_lines_check_digits_and_state_codes() -> None:
+    from idsight.ocr.content.mrz import line_checks
+
+    layouts = list(mrz_layouts().values())
+    assert line_checks(MRZ[0], layouts) == (2, 2)  # document number's check digit, issuing state
+    assert line_checks(MRZ[1], layouts) == (3, 3)  # birth, expiry, nationality
+    assert line_checks(MRZ[0][2:] + "<<", layouts)[0] < 2
+    assert line_checks(MRZ[2], layouts)[0] == 0  # the name line holds no check
+
+
 def test_mrz_text_drops_accents_the_mrz_cannot_hold() -> None:
     from idsight.ocr.content.mrz import mrz_text
 

@@ -274,28 +274,53 @@ class LayoutFreeReader:
         )
 
     def _mrz_ends(self, image: np.ndarray, lines: list[LineReading]) -> list[LineReading]:
-        """MRZ lines read at no MRZ length (30, 36 or 44 characters) often lost an end character to
-        a short box or to corners that cut the card: such a line is read again from its crop
-        lengthened by ``MRZ_REACH`` of its height at each end (in the photo, beyond the rectified
-        card), and that reading kept where its length is nearer one of the lengths."""
-        from idsight.ocr.content.mrz import looks_like_mrz, mrz_text
+        """MRZ lines read at no MRZ length (30, 36 or 44 characters), or failing a check digit of their
+        own, often lost end characters to a short box, to a dark band the detector did not see
+        through, or to corners that cut the card. Such a line is read again from its crop lengthened
+        at each end (in the photo, beyond the rectified card) by ``MRZ_REACH`` of its height, and
+        also by the width of the characters it lacks; a short word read apart beyond the zone's
+        ends is not MRZ. The reading that passes most of the line's check digits, then comes
+        nearest an MRZ length, is kept (the first read on a tie)."""
+        from idsight.ocr.content.mrz import line_checks, looks_like_mrz, mrz_text
         from idsight.ocr.content.spec import mrz_layouts
 
-        sizes = sorted({m.length for m in mrz_layouts().values()})
+        layouts = list(mrz_layouts().values())
+        sizes = sorted({m.length for m in layouts})
 
-        def miss(text: str) -> int:
-            return min(abs(len(mrz_text(text)) - n) for n in sizes)
+        def rank(text: str) -> tuple[int, int]:  # lower is better
+            passed, total = line_checks(text, layouts)
+            return total - passed, min(abs(len(mrz_text(text)) - n) for n in sizes)
 
-        short = [i for i, r in enumerate(lines) if looks_like_mrz(r.text) and miss(r.text) > 0]
-        if not short:
+        def reaches(r: LineReading) -> list[float]:  # in line heights
+            n = len(mrz_text(r.text))
+            missing = min((size - n for size in sizes if size >= n), default=0)
+            q = order_quad(r.quad)
+            pitch = float(np.linalg.norm(q[1] - q[0])) / max(n, 1)
+            more = MRZ_REACH + missing * pitch / max(float(np.linalg.norm(q[3] - q[0])), 1e-6)
+            return [MRZ_REACH, more] if missing > 1 else [MRZ_REACH]
+
+        again = [i for i, r in enumerate(lines) if looks_like_mrz(r.text) and rank(r.text) != (0, 0)]
+        if not again:
             return lines
-        quads = [_lengthened(lines[i].quad, MRZ_REACH) for i in short]
-        reads = read_lines(self.recognizer, [crop_quad(image, q) for q in quads])
+        tries = [(i, _lengthened(lines[i].quad, k)) for i in again for k in reaches(lines[i])]
+        reads = read_lines(self.recognizer, [crop_quad(image, q) for _, q in tries])
         out = list(lines)
-        for i, q, (text, conf, chars) in zip(short, quads, reads, strict=True):
-            if looks_like_mrz(text) and miss(text) < miss(lines[i].text):
-                out[i] = LineReading(q, text, conf, lines[i].det_score, chars)
+        for (i, q), (text, conf, chars) in zip(tries, reads, strict=True):
+            core = _mrz_core(text)
+            if looks_like_mrz(core) and rank(core) < rank(out[i].text):
+                out[i] = LineReading(q, core, conf, lines[i].det_score, chars if core == text else None)
         return out
+
+
+def _mrz_core(text: str) -> str:
+    """``text`` without a word of one or two characters read apart at either end (print beside the
+    zone: the MRZ itself has no spaces)."""
+    words = text.split()
+    while len(words) > 1 and len(words[0]) <= 2:
+        words = words[1:]
+    while len(words) > 1 and len(words[-1]) <= 2:
+        words = words[:-1]
+    return " ".join(words) if len(words) != len(text.split()) else text
 
 
 MRZ_REACH = 0.8

@@ -22,7 +22,7 @@ from idsight.ocr.cleanup.lm import beam_correct
 from idsight.ocr.cleanup.seq import Slot, is_hangul
 from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
 from idsight.ocr.content.formats import fold, fold_char
-from idsight.ocr.content.mrz import MrzRead, find_mrz, mrz_name_form
+from idsight.ocr.content.mrz import MrzRead, find_mrz, mrz_name_form, mrz_spelling
 from idsight.ocr.content.spec import DocSpec, FieldRule
 
 Box = tuple[float, float, float, float]
@@ -459,3 +459,8 @@ def _merge_mrz(spec: DocSpec, fields: dict[str, FieldValue], mrz: MrzRead, lines
                 fields[name] = FieldValue(
                     " ".join(lines[i].text.split()), lines[i].confidence, lines[i].box, "viz", [i]
                 )
+            elif mrz.raw.get("name", "<").endswith("<"):  # a name the MRZ did not cut short
+                # no line spells it: the OCR-B letters of a valid MRZ are the likelier ones; the visual
+                # zone keeps its accents and hyphens where the two agree
+                merged = mrz_spelling(viz.value, value)
+                fields[name] = FieldValue(merged, min(viz.confidence, conf), viz.box, "mrz", viz.lines)

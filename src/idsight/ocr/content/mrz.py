@@ -8,6 +8,7 @@ per field and for the composite.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,32 @@ def mrz_name_form(text: str) -> str:
     return " ".join(bare.split())
 
 
+def mrz_spelling(viz: str, mrz: str) -> str:
+    """The visual zone's name ``viz`` spelt with the letters of the MRZ's ``mrz`` (its name form):
+    characters whose MRZ form the two share in the same place are kept as printed (``Ö``, a hyphen),
+    every other letter is the MRZ's."""
+    chars = list(" ".join(viz.split()))
+    forms = [mrz_name_form(c) or " " for c in chars]
+    flat = "".join(forms)
+    starts = [sum(map(len, forms[:k])) for k in range(len(forms))]
+    owner = {start: k for k, start in enumerate(starts)}
+    out, j = [], 0
+    for a, b, n in difflib.SequenceMatcher(None, flat, mrz, autojunk=False).get_matching_blocks():
+        out.append(mrz[j:b])
+        i = a
+        while i < a + n:
+            k = owner.get(i)
+            if k is not None and i + len(forms[k]) <= a + n:
+                out.append(chars[k])
+                i += len(forms[k])
+            else:
+                out.append(flat[i])
+                i += 1
+        j = b + n
+    out.append(mrz[j:])
+    return " ".join("".join(out).split())
+
+
 @dataclass
 class MrzRead:
     """An MRZ read from lines: the fitted lines, their raw fields, values per layout field and checks."""
@@ -187,6 +214,37 @@ def parse_mrz(lines: Sequence[str], layout: MrzLayout, *, today: dt.date | None 
         elif bare:
             values[name] = " ".join(bare.split())
     return MrzRead(fitted, [], raw, values, checks)
+
+
+def line_checks(text: str, layouts: Sequence[MrzLayout]) -> tuple[int, int]:
+    """A lone MRZ line's checks as (passed, total), for the line of ``layouts`` it fits best (lengths
+    within 2): the check digits whose data and digit all lie on that line, and its fields' codes
+    (a state's code is one of the ICAO codes)."""
+    s = mrz_text(text)
+    best: tuple[int, int] | None = None
+    for layout in layouts:
+        if abs(len(s) - layout.length) > 2:
+            continue
+        for li in range(layout.lines):
+            rows = ["<" * layout.length] * layout.lines
+            rows[li] = s
+            read = parse_mrz(rows, layout)
+            checks = read.checks
+            own = [
+                checks[f"mrz_check_{name}"]
+                for name, f in layout.fields.items()
+                if f.check is not None and f.span[0] == f.check[0] == li and f"mrz_check_{name}" in checks
+            ]
+            if layout.composite is not None and all(sp[0] == li for sp in layout.composite[0]):
+                own += [checks["mrz_check_composite"]] if layout.composite[1][0] == li else []
+            own += [
+                read.raw[name].replace("<", "") in f.codes
+                for name, f in layout.fields.items()
+                if f.codes is not None and f.span[0] == li
+            ]
+            if own and (best is None or (sum(own), -len(own)) > (best[0], -best[1])):
+                best = (sum(own), len(own))
+    return best or (0, 0)
 
 
 def find_mrz(texts: Sequence[str], ys: Sequence[float], rule: MrzRule) -> MrzRead | None:

@@ -100,6 +100,7 @@ class MrzLayoutField:
     span: tuple[int, int, int]
     check: tuple[int, int] | None
     chars: str = "alnum"  # alpha | digit | alnum | sex
+    codes: frozenset[str] | None = None  # the values it may hold (a word list), fillers dropped
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def mrz_layouts() -> dict[str, MrzLayout]:
                 tuple(v["span"]),  # type: ignore[arg-type]
                 tuple(v["check"]) if "check" in v else None,  # type: ignore[arg-type]
                 v.get("chars", "alnum"),
+                frozenset(load_wordlist(v["codes"])) if "codes" in v else None,
             )
             for k, v in d["fields"].items()
         }
