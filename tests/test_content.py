@@ -75,6 +75,10 @@ def _base() -> dict:
             lambda d: d["fields"]["surname"].update(lexicon="klingon"),
             r"fields\.surname\.lexicon: unknown word list",
         ),
+        (
+            lambda d: d["fields"]["surname"].update(first_word="klingon"),
+            r"fields\.surname\.first_word: unknown word list",
+        ),
         (lambda d: d["fields"]["surname"].update(mrz="blood_type"), r"fields\.surname\.mrz: no MRZ field"),
         (
             lambda d: d["fields"]["surname"].update(language_model="klingon"),
@@ -140,6 +144,7 @@ def test_formats_refuse_what_does_not_fit() -> None:
     fixed = rrn.parse("60013l-126O898")  # two letters read for digits: put right, at a lower score
     assert fixed is not None and fixed.value == "600131-1260898" and fixed.score < 1.0
     assert rrn.parse("6OO13l-126O898") is None  # more than two: not an RRN
+    assert rrn.parse("9/0622-205355/").value == "970622-2053557"  # type: ignore[union-attr]  # serif 7s
     name = FORMATS.build("hangul_name", min=2, max=4)
     assert name.parse("홍길동 (洪吉童)").value == "홍길동"  # type: ignore[union-attr]
     assert name.parse("주민등록증입니다") is None and name.parse("KIM") is None
@@ -451,10 +456,20 @@ def test_issuer_under_its_seal_is_completed() -> None:
         ("서울특별시 송파구청", "서울특별시 송파구청장"),  # last syllable lost
         ("강원특별자치도 평창군4", "강원특별자치도 평창군수"),
         ("15546「 경기도 수원시 팔달구청장", "경기도 수원시 팔달구청장"),  # a serial number before it
+        ("서울특별시 서초구정", "서울특별시 서초구청장"),  # the next to last misread, the last lost
+        ("서울특별시 중구정쏸", "서울특별시 중구청장"),  # a one-syllable district
+        ("서울특별시 노원구청챰운", "서울특별시 노원구청장"),
     ]:
         parsed = fmt.parse(read)
         assert parsed is not None and parsed.value == truth, read
-    for other in ["경기도 수원시", "경기도 부천시 중동", "이름 박시후", "서울 김시우", "김시우"]:
+    for other in [
+        "경기도 수원시",
+        "경기도 부천시 중동",
+        "이름 박시후",
+        "서울 김시우",
+        "김시우",
+        "서울특별시 노원구",
+    ]:
         assert fmt.parse(other) is None, other  # a place name, an address, a name with 시 in it
 
 
@@ -478,3 +493,19 @@ def test_a_name_is_spelt_with_the_mrz_letters_and_the_printed_accents(viz: str, 
 )
 def test_the_spelling_always_reads_as_the_mrz_name(viz: str, mrz: str) -> None:
     assert mrz_name_form(mrz_spelling(viz, mrz)) == mrz_name_form(mrz)
+
+
+def test_a_closed_first_word_list_puts_a_misread_province_right() -> None:
+    from idsight.ocr.cleanup.lexicon import snap_first_word
+
+    provinces = frozenset(
+        ["서울특별시", "경기도", "강원도", "세종특별자치시", "제주특별자치도", "전북특별자치도"]
+    )
+    assert snap_first_word("서울울별시 노원구청장", provinces) == "서울특별시 노원구청장"
+    assert snap_first_word("서특별시 광진구청장", provinces) == "서울특별시 광진구청장"
+    assert snap_first_word("경기도광명시 종로 257", provinces) == "경기도 광명시 종로 257"
+    assert snap_first_word("경기 수원시", provinces) == "경기 수원시"  # too short to tell
+    assert snap_first_word("제북특별자치도 전주시", provinces) == "제북특별자치도 전주시"  # a tie: left alone
+    assert snap_first_word("평화로 170", provinces) == "평화로 170"  # nothing near
+    spec = builtin_specs()["kr-rrc"]
+    assert spec.field("issuer").first_word is not None and "서울특별시" in spec.field("issuer").first_word

@@ -248,6 +248,27 @@ def snap_issuer(text: str, issuers: tuple[str, ...], *, max_frac: float = 0.3) -
     return None
 
 
+def snap_first_word(text: str, entries: frozenset[str]) -> str:
+    """``text`` with a first word of three or more letters that is no entry replaced by the entry
+    nearest to it (``서울울별시`` -> ``서울특별시``): the unique nearest, one edit away (two for entries
+    of six letters or more), or split from the rest of a word it starts (``경기도광명시``). The list is closed (a country's provinces), so a clear nearest entry is
+    strong evidence; a tie or a farther word is left as read."""
+    first, sep, rest = text.partition(" ")
+    if len(first) < 3 or first in entries:
+        return text
+    joined = [e for e in entries if first.startswith(e) and len(first) - len(e) >= 2]
+    if joined:  # the space after the entry lost: 경기도광명시
+        e = max(joined, key=len)
+        return e + " " + first[len(e) :] + sep + rest
+    scored = sorted((edit_distance(first, e), e) for e in entries)
+    if not scored:
+        return text
+    (best_d, best), second_d = scored[0], scored[1][0] if len(scored) > 1 else 99
+    if best_d < second_d and best_d <= (2 if len(best) >= 6 else 1):
+        return best + sep + rest
+    return text
+
+
 def snap_word(
     word: str, probs: list[float], alts: list[list[tuple[str, float]]], vocab: frozenset[str]
 ) -> str | None:

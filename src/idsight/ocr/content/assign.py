@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from idsight.metrics import bounded_edit_distance, edit_distance
-from idsight.ocr.cleanup.lexicon import default_models
+from idsight.ocr.cleanup.lexicon import default_models, snap_first_word
 from idsight.ocr.cleanup.lm import beam_correct
 from idsight.ocr.cleanup.seq import Slot, is_hangul
 from idsight.ocr.content.checks import CHECKS, CROSS_CHECKS
@@ -181,8 +181,9 @@ def _value_score(rule: FieldRule, text: str) -> tuple[str, float] | None:
     parsed = rule.format.parse(text)
     if parsed is None:
         return None
-    bonus = LEXICON_HIT if rule.lexicon is not None and rule.lexicon.hit(parsed.value) else 0.0
-    return parsed.value, parsed.score + bonus
+    value = parsed.value if rule.first_word is None else snap_first_word(parsed.value, rule.first_word)
+    bonus = LEXICON_HIT if rule.lexicon is not None and rule.lexicon.hit(value) else 0.0
+    return value, parsed.score + bonus
 
 
 def rescored(line: TextLine, model: str | None) -> str:

@@ -159,7 +159,7 @@ def regex_format(*, pattern: str) -> RegexFormat:
 
 _RRN = re.compile(r"(\d{6})\s*[-–—]\s*(\d{7})")
 # letters a recogniser reads for digits in a line of digits
-DIGIT_LOOKALIKES = str.maketrans("OoQDIl|i!ZzSsBbGgqT", "0000111112255866997")
+DIGIT_LOOKALIKES = str.maketrans("OoQDIl|i!ZzSsBbGgqT/", "00001111122558669977")  # / a serif 7
 
 
 @dataclass(frozen=True)
@@ -257,27 +257,26 @@ class SuffixFormat:
         return self._under_seal(value)
 
     def _under_seal(self, value: str) -> Parsed | None:
-        """The issuer's seal is printed over its last syllable, which is then lost, misread, or read as
-        marks (``부천시쟁2)``, ``아산시3``, ``송파구청``, ``여수시:``). With at least two words (a region and
-        a place), marks after the text are dropped, and a suffix whose last letter is missing or
-        replaced by one syllable is completed when the last word holds a place name of two or more
-        syllables before it; a one-letter stem (``시``) also needs a sign of the seal (a misread
-        syllable or marks), since a place name may end with it."""
+        """The issuer's seal is printed over its last syllables, which are then lost, misread, or read
+        as marks (``부천시쟁2)``, ``아산시3``, ``송파구청``, ``서초구정``, ``노원구청챰운``). With two or three
+        words, the first a region (ending in 시 or 도), marks after the text are dropped, and a last
+        word that holds a suffix's first letter (구, 시, 군, 도) after a place name, followed by at most
+        as many syllables as the suffix has, is completed with that suffix; with nothing after the
+        letter, a sign of the seal (marks) is needed too, since a place name ends with it."""
         stripped = re.sub(r"[^\uac00-\ud7a3]+$", "", value)
         marks = stripped != value
-        if len(stripped.split()) < 2:
+        words = stripped.split()
+        if not 2 <= len(words) <= 3 or words[0][-1:] not in ("시", "도"):
             return None
-        word = stripped.split()[-1]
+        word = words[-1]
         for suffix in self.suffixes:
-            stem = suffix[:-1]
-            for lost in (0, 1):  # the last letter lost, or misread as one syllable
-                body = word[: len(word) - lost]
-                place = body[: -len(stem)]  # a place name of 2 or more syllables (not a name's 시)
-                if not body.endswith(stem) or len(place) < 2 or not all(map(is_hangul, place)):
-                    continue
-                if len(stem) < 2 and not (lost or marks):
-                    continue
-                return Parsed(_drop_letters(stripped, len(stem) + lost) + suffix, 0.6)
+            k = word.rfind(suffix[0])
+            tail = word[k + 1 :]
+            if k < 1 or len(tail) > len(suffix) or not all(map(is_hangul, word[:k])):
+                continue
+            if not (tail or marks) or (len(word[:k]) < 2 and suffix[0] != "구"):
+                continue  # 중구, 서구: one-syllable districts; a city or county name has two or more
+            return Parsed(_drop_letters(stripped, len(tail) + 1) + suffix, 0.6)
         return None
 
 

@@ -43,6 +43,7 @@ class FieldIn(_Strict):
     mrz: str | None = None
     after: str | None = None
     identifies: bool = False
+    first_word: str | None = None
 
 
 class MrzIn(_Strict):
@@ -93,6 +94,7 @@ class FieldRule:
     mrz: str | None  # the MRZ field holding the same value
     after: str | None  # printed after this field when neither is labelled
     identifies: bool
+    first_word: frozenset[str] | None = None  # the entries its first word is one of (a word list)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,15 @@ def _lexicon(raw: str | LexiconIn | None, where: str, path: Path) -> Lexicon | N
     return Lexicon(spec.name, spec.match, frozenset(entries))
 
 
+def _word_set(name: str | None, where: str, path: Path) -> frozenset[str] | None:
+    if name is None:
+        return None
+    try:
+        return frozenset(load_wordlist(name))
+    except IdsightError as err:
+        raise BadConfigError(f"{where}: {err}", path=path) from None
+
+
 def _header_names(name: str | None, path: Path) -> frozenset[str] | None:
     """Names of a word list's entries (``KOR REPUBLIC OF KOREA`` -> ``REPUBLICOFKOREA``), and the
     entries' first words (codes) are left out: a code alone is a value, not a heading."""
@@ -240,6 +251,7 @@ def _field(name: str, raw: FieldIn, path: Path, all_fields: set[str]) -> FieldRu
         mrz=raw.mrz,
         after=raw.after,
         identifies=raw.identifies,
+        first_word=_word_set(raw.first_word, f"{where}.first_word", path),
     )
 
 
