@@ -428,6 +428,18 @@ def test_language_model_chooses_among_the_recognisers_alternatives() -> None:
     assert rescored(TextLine("김활", (0, 0, 1, 1)), "hangul_name") == "김활"  # no alternatives known
 
 
+def test_a_name_read_with_latin_look_alikes_takes_the_syllables_offered() -> None:
+    """In a Hangul-only field, ``A`` and ``7`` read where the recogniser also offered ``시`` and ``기``
+    become those syllables; other fields (an address prints digits) keep them."""
+    line = TextLine(
+        "7인A", (0, 0, 1, 1), 0.5, _slots("7인A", {0: [("기", 0.03)], 2: [("시", 0.3), ("X", 0.1)]})
+    )
+    assert rescored(line, "hangul_name", hangul_only=True) == "기인시"
+    assert rescored(line, "hangul_name") == "7인A"
+    latin_only = TextLine("Q인", (0, 0, 1, 1), 0.5, _slots("Q인", {0: [("0", 0.2)]}))
+    assert rescored(latin_only, "hangul_name", hangul_only=True) == "Q인"  # no syllable offered
+
+
 def test_syllable_prior_ranks_common_syllables_first() -> None:
     prior = syllable_prior()
     assert len(prior) == 11172 and abs(sum(prior.values()) - 1.0) < 1e-6

@@ -251,7 +251,7 @@ def snap_issuer(text: str, issuers: tuple[str, ...], *, max_frac: float = 0.3) -
 def snap_first_word(text: str, entries: frozenset[str]) -> str:
     """``text`` with a first word of three or more letters that is no entry replaced by the entry
     nearest to it (``서울울별시`` -> ``서울특별시``): the unique nearest, one edit away (two for entries
-    of six letters or more), or split from the rest of a word it starts (``경기도광명시``). The list is closed (a country's provinces), so a clear nearest entry is
+    of five letters or more), or split from the rest of a word it starts (``경기도광명시``). The list is closed (a country's provinces), so a clear nearest entry is
     strong evidence; a tie or a farther word is left as read."""
     first, sep, rest = text.partition(" ")
     if len(first) < 3 or first in entries:
@@ -264,7 +264,7 @@ def snap_first_word(text: str, entries: frozenset[str]) -> str:
     if not scored:
         return text
     (best_d, best), second_d = scored[0], scored[1][0] if len(scored) > 1 else 99
-    if best_d < second_d and best_d <= (2 if len(best) >= 6 else 1):
+    if best_d < second_d and best_d <= (2 if len(best) >= 5 else 1):
         return best + sep + rest
     return text
 

@@ -186,17 +186,29 @@ def _value_score(rule: FieldRule, text: str) -> tuple[str, float] | None:
     return value, parsed.score + bonus
 
 
-def rescored(line: TextLine, model: str | None) -> str:
+def rescored(line: TextLine, model: str | None, *, hangul_only: bool = False) -> str:
     """The line's text with its doubtful Hangul syllables chosen again by the field's character LM
     (``model``) among the recogniser's alternatives: ``김활`` -> ``김환``. The LM only reorders what
-    the recogniser offers; a line without alternatives, or a field without an LM, keeps its text."""
+    the recogniser offers; a line without alternatives, or a field without an LM, keeps its text.
+    For a field printed in Hangul only (a name), a character read as a Latin letter or digit that
+    the recogniser also offered as a syllable (``선AA``, ``7인훈``: ``시``, ``기``) branches into its
+    syllables instead."""
     if model is None or line.chars is None or not any(is_hangul(s.char) for s in line.chars):
         return line.text
     lm = default_models().lm_for(model)
     if lm is None:
         return line.text
-    fixed = [s if is_hangul(s.char) else Slot(s.char, 1.0) for s in line.chars]  # only Hangul branches
+    fixed = [_as_hangul(s) if hangul_only else s for s in line.chars]
+    fixed = [s if is_hangul(s.char) else Slot(s.char, 1.0) for s in fixed]  # only Hangul branches
     return "".join(s.char for s in beam_correct(fixed, lm, allowed=is_hangul))
+
+
+def _as_hangul(slot: Slot) -> Slot:
+    """A non-Hangul slot as its likeliest Hangul alternative (with the other Hangul ones), if any."""
+    if is_hangul(slot.char) or slot.char.isspace():
+        return slot
+    alts = sorted(((a, p) for a, p in slot.alts if len(a) == 1 and is_hangul(a)), key=lambda t: -t[1])
+    return Slot(alts[0][0], alts[0][1], alts) if alts else slot
 
 
 def _is_title(line: TextLine, spec: DocSpec) -> bool:
@@ -315,7 +327,11 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
         for order, rule in enumerate(spec.fields):
             if i in inline and inline[i][0] != rule.name:
                 continue
-            text = inline[i][1] if i in inline else rescored(line, rule.language_model)
+            text = (
+                inline[i][1]
+                if i in inline
+                else rescored(line, rule.language_model, hangul_only=rule.format_type == "hangul_name")
+            )
             scored = _value_score(rule, text)
             if scored is None:
                 if i not in inline:
