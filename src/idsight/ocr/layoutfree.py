@@ -280,7 +280,8 @@ class LayoutFreeReader:
         at each end (in the photo, beyond the rectified card) by ``MRZ_REACH`` of its height, and
         also by the width of the characters it lacks; a short word read apart beyond the zone's
         ends is not MRZ. The reading that passes most of the line's check digits, then comes
-        nearest an MRZ length, is kept (the first read on a tie)."""
+        nearest an MRZ length, is kept (the first read on a tie; where the line passed none, only a
+        reading that passes them all)."""
         from idsight.ocr.content.mrz import line_checks, looks_like_mrz, mrz_text
         from idsight.ocr.content.spec import mrz_layouts
 
@@ -307,7 +308,10 @@ class LayoutFreeReader:
         out = list(lines)
         for (i, q), (text, conf, chars) in zip(tries, reads, strict=True):
             core = _mrz_core(text)
-            if looks_like_mrz(core) and rank(core) < rank(out[i].text):
+            # a line whose checks all failed may be a line without any (a name line read as another
+            # layout's first line): a new reading must then pass them all
+            unproven = line_checks(out[i].text, layouts)[0] == 0 and rank(core)[0] > 0
+            if looks_like_mrz(core) and rank(core) < rank(out[i].text) and not unproven:
                 out[i] = LineReading(q, core, conf, lines[i].det_score, chars if core == text else None)
         return out
 
