@@ -521,3 +521,24 @@ def test_a_closed_first_word_list_puts_a_misread_province_right() -> None:
     assert snap_first_word("평화로 170", provinces) == "평화로 170"  # nothing near
     spec = builtin_specs()["kr-rrc"]
     assert spec.field("issuer").first_word is not None and "서울특별시" in spec.field("issuer").first_word
+
+
+def test_an_address_note_is_finished_after_its_lines_are_joined() -> None:
+    spec = builtin_specs()["kr-rrc"]
+    lines = [
+        TextLine("주민등록증", (40, 20, 300, 60)),
+        TextLine("홍길동", (40, 80, 200, 110), 0.95),
+        TextLine("900101-1234568", (40, 120, 300, 150), 0.95),
+        TextLine("서울특별시 노원구 충렬로 157", (40, 160, 500, 190), 0.95),
+        TextLine("109동 301호 (광안동 대림아파트", (40, 195, 400, 225), 0.95),  # its ) lost
+    ]
+    address = assign(lines, spec).fields["address"]
+    assert address.value == "서울특별시 노원구 충렬로 157 109동 301호 (광안동, 대림아파트)"
+    fmt = spec.field("address").format
+    assert (
+        fmt.finish("서울특별시 중구 대덕대로 84 (공덕동 극동아파트")
+        == "서울특별시 중구 대덕대로 84 (공덕동, 극동아파트)"
+    )  # type: ignore[attr-defined]
+    assert fmt.finish("경기도 파주시 테헤란로44길 143 (신림동)") == "경기도 파주시 테헤란로44길 143 (신림동)"  # type: ignore[attr-defined]
+    assert fmt.finish("강남구 역삼로 5 (역삼동 123-4)") == "강남구 역삼로 5 (역삼동 123-4)"  # type: ignore[attr-defined]
+    assert fmt.finish("부산광역시 사하구 서초대로 2/8") == "부산광역시 사하구 서초대로 278"  # type: ignore[attr-defined]

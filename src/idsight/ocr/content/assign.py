@@ -383,6 +383,9 @@ def assign(lines: Sequence[TextLine], spec: DocSpec) -> Assignment:
             fv.box = _union(fv.box, lines[nxt].box)
             fv.confidence = round(min(fv.confidence, lines[nxt].confidence), 4)
             free.discard(nxt)
+        finish = getattr(rule.format, "finish", None)  # a format's last word on the whole value
+        if fv is not None and finish is not None:
+            fv.value = finish(fv.value)
 
     checks: dict[str, bool] = {}
     printed = {k: v.value for k, v in fields.items()}  # the visual zone, before the MRZ fills in

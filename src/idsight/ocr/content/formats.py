@@ -26,6 +26,9 @@ class Parsed:
 
 
 class Format(Protocol):
+    """``parse`` reads one printed line; a format may also have ``finish(value) -> str``, applied
+    once to the whole value of a field that spans lines."""
+
     def parse(self, text: str) -> Parsed | None: ...
 
 
@@ -214,7 +217,9 @@ _ADDRESS_UNIT = re.compile(r"(시|도|구|군|읍|면|동|리|로|길|가)$")
 
 @dataclass(frozen=True)
 class KrAddressFormat:
-    """A Korean address line: Hangul words with administrative units (시, 구, 로, 길, ...) and numbers."""
+    """A Korean address line: Hangul words with administrative units (시, 구, 로, 길, ...) and numbers.
+    The whole address's note in parentheses is written as road addresses write it: the
+    neighbourhood, a comma, the building (``(광안동 대림아파트`` -> ``(광안동, 대림아파트)``)."""
 
     def parse(self, text: str) -> Parsed | None:
         value = squash(text)
@@ -225,6 +230,23 @@ class KrAddressFormat:
         if units == 0:
             return None
         return Parsed(value, min(1.0, 0.5 + 0.2 * units))
+
+    def finish(self, value: str) -> str:
+        """The whole address (all its lines) as written: the note after it put right, and a ``/``
+        between digits read for a serif ``7`` (no Korean address writes one there)."""
+        return _address_note(re.sub(r"(?<=\d)/(?=\d)", "7", value))
+
+
+_NOTE = re.compile(r"\(([\uac00-\ud7a3\d]+(?:동|가|리))\s*,?\s+([\uac00-\ud7a3A-Za-z][^()]*?)\s*\)$")
+
+
+def _address_note(value: str) -> str:
+    """The one note in parentheses at the end of an address, its ``)`` lost or not: ``(N, B)``."""
+    if value.count("(") != 1 or value.count(")") > 1 or ")" in value[value.index("(") :][:-1]:
+        return value
+    if not value.endswith(")"):
+        value += ")"
+    return _NOTE.sub(lambda m: f"({m[1]}, {m[2]})", value)
 
 
 @FORMATS.register("kr_address")
