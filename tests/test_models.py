@@ -332,3 +332,16 @@ def test_ctc_decode_lines_decodes_each_line_as_alone(
     # the same label ending one line and starting the next is two characters, one per line
     a = np.array([[0.1, 0.8, 0.1]], np.float32)
     assert [r[0] for r in ctc_decode_lines([a, a], charset)] == ["a", "a"]
+
+
+def test_ctc_decode_gives_sure_characters_no_alternatives() -> None:
+    import numpy as np
+
+    from idsight.models.postprocess import ctc_decode_lines
+
+    probs = np.array([[0.0, 0.995, 0.005], [1.0, 0.0, 0.0], [0.1, 0.3, 0.6]], np.float32)  # a - b
+    full = ctc_decode_lines([probs], "ab", topk=3)[0][2]
+    quick = ctc_decode_lines([probs], "ab", topk=3, sure=0.99)[0][2]
+    assert [c.char for c in quick] == [c.char for c in full] == ["a", "b"]
+    assert quick[0].alternatives == [("a", quick[0].prob)] and len(full[0].alternatives) == 3
+    assert quick[1].alternatives == full[1].alternatives  # unsure: searched as before

@@ -79,10 +79,12 @@ def ctc_decode_lines(
     stride: float = 4.0,
     reduce: str = "min",
     expand: bool = False,
+    sure: float | None = None,
 ) -> list[tuple[str, float, list[CharRead]]]:
     """:func:`ctc_decode_probs` of each ``(T_i, C)`` array in ``lines``: the same results, from one
     pass over all lines' timesteps laid end to end (a card has about eight lines, and per-call
-    overhead, not arithmetic, is what decoding costs)."""
+    overhead, not arithmetic, is what decoding costs). With ``sure``, a character read with that
+    probability or more has itself as its only alternative (the search for the others is skipped)."""
     if reduce not in ("min", "mean"):
         raise ValueError(f"reduce must be 'min' or 'mean', not {reduce!r}")
     labels = ["", *charset]  # class 0 is the blank
@@ -109,15 +111,25 @@ def ctc_decode_lines(
     at_max = np.flatnonzero(p_best == np.maximum.reduceat(p_best, starts)[run_of])
     first_max = at_max[np.r_[True, run_of[at_max][1:] != run_of[at_max][:-1]]]  # one per run
     peaks = first_max[np.searchsorted(starts, t0s)]
-    # the top-k labels at every character's peak
+    # the top-k labels at every character's peak; with ``sure``, a peak read that surely has no
+    # alternative worth naming (each under 1 - sure) and is not searched
     k = max(1, min(topk, len(labels)))
-    peak_probs = probs[peaks]
-    top_i = np.argpartition(-peak_probs, k - 1, axis=1)[:, :k]
-    top_p = np.take_along_axis(peak_probs, top_i, axis=1)
-    order = np.argsort(-top_p, axis=1, kind="stable")
-    all_i = np.take_along_axis(top_i, order, 1).tolist()
-    all_p = np.take_along_axis(top_p, order, 1).tolist()
     cs, ps = best[t0s].tolist(), p_best[peaks].tolist()
+    all_i: list[list[int]] = [[c] for c in cs]
+    all_p: list[list[float]] = [[p] for p in ps]
+    unsure = np.flatnonzero(p_best[peaks] < (sure if sure is not None else np.inf))
+    if len(unsure):
+        peak_probs = probs[peaks[unsure]]
+        top_i = np.argpartition(-peak_probs, k - 1, axis=1)[:, :k]
+        top_p = np.take_along_axis(peak_probs, top_i, axis=1)
+        order = np.argsort(-top_p, axis=1, kind="stable")
+        for n, row_i, row_p in zip(
+            unsure.tolist(),
+            np.take_along_axis(top_i, order, 1).tolist(),
+            np.take_along_axis(top_p, order, 1).tolist(),
+            strict=True,
+        ):
+            all_i[n], all_p[n] = row_i, row_p
     cuts = np.searchsorted(t0s, offsets)  # each line's characters: cuts[i]:cuts[i + 1]
     start = np.repeat(offsets[:-1], np.diff(cuts))  # each character's line's first timestep
     x0s, x1s = ((t0s - start) * stride).tolist(), ((t1s + 1 - start) * stride).tolist()

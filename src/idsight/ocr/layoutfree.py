@@ -328,6 +328,7 @@ def _mrz_core(text: str) -> str:
 
 
 MRZ_REACH = 0.8
+SURE = 0.99  # characters read this surely come without alternatives (ctc_decode_lines)
 
 
 def _lengthened(quad: Quad, reach: float) -> Quad:
@@ -535,7 +536,7 @@ class CRNNRecognizer:
                 )
                 probs = [logits[n, : tensors[i].shape[-1] // stride] for n, i in enumerate(group)]
                 for i, (text, conf, chars) in zip(
-                    group, ctc_decode_lines(probs, self.charset, reduce="mean"), strict=True
+                    group, ctc_decode_lines(probs, self.charset, reduce="mean", sure=SURE), strict=True
                 ):
                     slots = tuple(Slot(c.char, float(c.prob), list(c.alternatives)) for c in chars)
                     spelled = "".join(c.char for c in slots) == text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from idsight.metrics import bounded_edit_distance, edit_distance
 from idsight.ocr.cleanup.lexicon import default_models, snap_first_word
@@ -104,13 +105,14 @@ def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | N
     parts = [p for p in parts if p]
     if not parts:
         return None
+    keyed, longest, digits = _label_keys(tuple(labels))
     matched = 0
     for part in parts:
         key = part.replace(" ", "")
+        if len(key) > longest + 2 or (not digits and any(c.isdigit() for c in key)):
+            return None  # longer than any label, or a number: a value, not a label
         best = None
-        for lab in labels:
-            lk = lab.replace(" ", "")
-            allowed = 2 if len(lk) >= 10 else 1 if len(lk) >= 5 else 0
+        for lab, lk, allowed in keyed:
             if allowed and bounded_edit_distance(key, lk, allowed) <= allowed:
                 best = max(best or 0, len(lab))
             elif _hangul_near(key, lk):
@@ -119,6 +121,17 @@ def _fuzzy_label_line(folded: str, labels: Sequence[str]) -> tuple[int, str] | N
             return None
         matched += best - 1  # an exact label of the same length wins over a near one (ISSUER, ISSUED)
     return matched, ""
+
+
+@lru_cache(maxsize=256)
+def _label_keys(labels: tuple[str, ...]) -> tuple[tuple[tuple[str, str, int], ...], int, bool]:
+    """Per label: itself, without spaces, the edits allowed; the longest key; whether any has a digit."""
+    keyed = []
+    for lab in labels:
+        lk = lab.replace(" ", "")
+        keyed.append((lab, lk, 2 if len(lk) >= 10 else 1 if len(lk) >= 5 else 0))
+    longest = max((len(k) for _, k, _ in keyed), default=0)
+    return tuple(keyed), longest, any(c.isdigit() for lab in labels for c in lab)
 
 
 def _hangul_near(key: str, label: str) -> bool:
