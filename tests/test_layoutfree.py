@@ -574,3 +574,28 @@ def test_spec_only_types_have_line_keys_for_the_store() -> None:
     assert mrz.lines == ("mrz_1", "mrz_2") and mrz.joiner == "\n"
     assert doc_layout("kr-rrc").line_keys[:2] == ("name", "rrn")  # type: ignore[union-attr]
     assert doc_layout("nope") is None
+
+
+def test_read_batch_reads_each_card_as_read_does_and_keeps_failures_apart() -> None:
+    """Cards batched: their lines go through the recogniser in one call, each result is what ``read``
+    gives alone, and a photo without a card is that item's error, not the batch's."""
+    from idsight.errors import NoCardError
+
+    calls: list[int] = []
+
+    def counting(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        calls.append(len(crops))
+        return recognizer(crops)
+
+    reader = LayoutFreeReader(detector=detector, recognizer=counting)
+    alone = reader.read(card_image(), name="a.png").to_dict()
+    calls.clear()
+    blank = np.zeros((540, 856, 3), np.uint8)
+    out = reader.read_batch(
+        [card_image(), blank, card_image()], names=["a.png", "b.png", "c.png"], doc_types=[None] * 3
+    )
+    assert calls[0] == 2 * len(BARS)  # both cards' lines in the first call
+    assert isinstance(out[1], NoCardError) and "b.png" in str(out[1])
+    for r in (out[0], out[2]):
+        assert not isinstance(r, Exception)
+        assert r.to_dict()["fields"] == alone["fields"] and r.doc_type == alone["template"]

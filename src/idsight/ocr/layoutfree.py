@@ -163,14 +163,53 @@ class LayoutFreeReader:
         self.name = ""
 
     def _lines(self, image: np.ndarray, found: list[tuple[Quad, float]] | None = None) -> list[LineReading]:
-        found = self.detector(image) if found is None else found
-        crops = [crop_quad(image, q) for q, _ in found]
-        reads = read_lines(self.recognizer, crops) if crops else []
-        return [
-            LineReading(order_quad(q), t, c, s, chars)
-            for (q, s), (t, c, chars) in zip(found, reads, strict=True)
-            if t.strip() and c >= self.min_confidence
-        ]
+        return self._many_lines([image], [self.detector(image) if found is None else found])[0]
+
+    def _many_lines(
+        self, images: Sequence[np.ndarray], founds: Sequence[list[tuple[Quad, float]]]
+    ) -> list[list[LineReading]]:
+        """Every image's found lines read in one recogniser call (its width buckets batch them)."""
+        crops = [crop_quad(image, q) for image, found in zip(images, founds, strict=True) for q, _ in found]
+        reads = iter(read_lines(self.recognizer, crops) if crops else [])
+        out = []
+        for found in founds:
+            mine = [(q, s, *next(reads)) for q, s in found]
+            out.append(
+                [
+                    LineReading(order_quad(q), t, c, s, chars)
+                    for q, s, t, c, chars in mine
+                    if t.strip() and c >= self.min_confidence
+                ]
+            )
+        return out
+
+    def read_batch(
+        self, images: Sequence[np.ndarray], *, names: Sequence[str], doc_types: Sequence[str | None]
+    ) -> list[LayoutFreeResult | Exception]:
+        """Several cards: each photo's lines are found, then every card's lines are recognised in one
+        call, and each card is read on from there as :meth:`read` reads it (turned, doubtful or
+        short-MRZ cards ask again on their own). A card that fails gives its exception, not the
+        batch's."""
+        founds: list[list[tuple[Quad, float]] | Exception] = []
+        for image in images:
+            try:
+                founds.append(self.detector(image))
+            except Exception as err:  # this card's own failure, e.g. a photo with no card
+                founds.append(err)
+        ok = [i for i, f in enumerate(founds) if not isinstance(f, Exception)]
+        first = self._many_lines([images[i] for i in ok], [founds[i] for i in ok])  # type: ignore[misc]
+        lines = dict(zip(ok, first, strict=True))
+        out: list[LayoutFreeResult | Exception] = []
+        for i, (image, name, doc_type) in enumerate(zip(images, names, doc_types, strict=True)):
+            found = founds[i]
+            if isinstance(found, Exception):
+                out.append(found)
+                continue
+            try:
+                out.append(self.read(image, name=name, doc_type=doc_type, first=lines[i]))
+            except Exception as err:
+                out.append(err)
+        return out
 
     def read(
         self,
@@ -179,11 +218,13 @@ class LayoutFreeReader:
         name: str = "<array>",
         doc_type: str | None = None,
         template: str | None = None,
+        first: list[LineReading] | None = None,
     ) -> LayoutFreeResult:
-        """``template`` is ``doc_type`` under the card reader's name."""
+        """``template`` is ``doc_type`` under the card reader's name; ``first``: the photo's lines as
+        found and read already (:meth:`read_batch`)."""
         doc_type = doc_type or template
         t0 = time.perf_counter()
-        lines = self._lines(image)
+        lines = self._lines(image) if first is None else first
         rotation = 0
         # turned 90 degrees: most lines run vertically; turn the photo back and read again
         sine = float(np.sin(text_angle([r.quad for r in lines])))

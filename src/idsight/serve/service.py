@@ -159,6 +159,16 @@ def create_service_app(
         loaded = models.get("cards")
         return {**loaded.model.read(image, template=doc_type, name=name).to_dict(), "model": loaded.record()}
 
+    def cards_batch(items: list[tuple[np.ndarray, str, str | None]]) -> list[Any]:
+        """A layout-free reader reads the batch's lines in one recogniser call; others card by card."""
+        loaded = models.get("cards")
+        read_batch = getattr(loaded.model, "read_batch", None)
+        if read_batch is None:
+            return _per_item(card_one)(items)
+        images, names, doc_types = zip(*items, strict=True)
+        results = read_batch(list(images), names=list(names), doc_types=list(doc_types))
+        return [r if isinstance(r, Exception) else {**r.to_dict(), "model": loaded.record()} for r in results]
+
     def face_one(item: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> dict[str, Any]:
         reference, live, options = item
         loaded = models.get("faces")
@@ -182,7 +192,7 @@ def create_service_app(
         }
 
     fns: dict[str, Callable[[list[Any]], Any]] = {
-        "cards": _per_item(card_one),
+        "cards": cards_batch,
         "faces": _per_item(face_one),
         "classify": classify_batch,
         "contours": _per_item(contours_one),
