@@ -37,6 +37,7 @@ def run(*args: str) -> tuple[int, str, str]:
         ["demo"],
         ["distill"],
         ["models", "promote"],
+        ["models", "average"],
         ["review"],
         ["review", "serve"],
     ],
@@ -411,3 +412,31 @@ def test_read_defaults_to_the_layout_free_student_and_inspect_asks_for_the_card_
     code, _, err = run("read", str(_image(tmp_path)), "--store", db)
     _exit2(code, err, "x.png", "no ID card")
     assert ReviewStore(db).queue() == []
+
+
+def test_models_average_writes_the_mean_and_refuses_other_architectures(tmp_path: Path) -> None:
+    import torch
+
+    from idsight.artifact import load_artifact, save_artifact
+
+    meta = {"task": "line_recognition", "arch": {"name": "crnn_student", "kwargs": {}}, "charset": "ab"}
+    a = save_artifact(
+        tmp_path / "a.safetensors", {"w": torch.zeros(3), "n": torch.tensor([7])}, meta, dtype="float32"
+    )
+    b = save_artifact(
+        tmp_path / "b.safetensors", {"w": torch.ones(3) * 2, "n": torch.tensor([7])}, meta, dtype="float32"
+    )
+    code, out, err = run("models", "average", str(a), str(b), "--out", str(tmp_path / "soup.safetensors"))
+    assert code == 0, err
+    state, got = load_artifact(tmp_path / "soup.safetensors")
+    assert torch.equal(state["w"], torch.ones(3)) and torch.equal(state["n"], torch.tensor([7]))
+    assert [x["path"] for x in got["provenance"]["averaged"]] == [str(a), str(b)]
+    assert got["arch"] == meta["arch"] and got["charset"] == "ab"
+    other = save_artifact(
+        tmp_path / "c.safetensors", {"w": torch.zeros(4), "n": torch.tensor([7])}, meta, dtype="float32"
+    )
+    code, _, err = run("models", "average", str(a), str(other), "--out", str(tmp_path / "x.safetensors"))
+    _one_line_error(code, err, "c.safetensors", "do not match")
+    code, _, err = run("models", "average", str(a), "--out", str(tmp_path / "x.safetensors"))
+    _one_line_error(code, err, "two or more")
+    assert not (tmp_path / "x.safetensors").exists()

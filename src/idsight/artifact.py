@@ -98,3 +98,32 @@ def load_artifact(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, 
         raise BadModelError(f"corrupt model weights ({e})", path=path) from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     return state, meta
+
+
+def average_artifacts(paths: list[str | Path], out: str | Path, *, command: str) -> Path:
+    """Write the element-wise mean of the weights of artifacts of one architecture (a "model soup":
+    runs fine-tuned from the same start, averaged, often generalise better than each). The result
+    carries the last file's metadata, its provenance naming every input's."""
+    if len(paths) < 2:
+        raise ValueError("averaging needs two or more model files")
+    loaded = [load_artifact(p) for p in paths]
+    (first, first_meta), first_path = loaded[0], paths[0]
+    for (state, meta), path in zip(loaded[1:], paths[1:], strict=True):
+        if meta.get("arch") != first_meta.get("arch") or meta.get("charset") != first_meta.get("charset"):
+            raise BadModelError(f"another architecture or charset than {first_path}", path=path)
+        if state.keys() != first.keys() or any(state[k].shape != first[k].shape for k in first):
+            raise BadModelError(f"weights do not match those of {first_path}", path=path)
+    mean = {
+        k: torch.stack([s[k] for s, _ in loaded]).mean(0) if v.is_floating_point() else v
+        for k, v in loaded[-1][0].items()
+    }
+    meta = dict(loaded[-1][1])
+    dtype = str(meta.pop("storage_dtype", "float32"))
+    meta["provenance"] = {
+        "command": command,
+        "averaged": [
+            {"path": str(p), "provenance": m.get("provenance")}
+            for (_, m), p in zip(loaded, paths, strict=True)
+        ],
+    }
+    return save_artifact(out, mean, meta, dtype=dtype)

@@ -370,6 +370,22 @@ def models_assemble(
     out.print(f"wrote {path}")
 
 
+@models_app.command("average")
+@one_line_errors
+def models_average(
+    models: Annotated[list[Path], typer.Argument(help="Two or more model files of one architecture.")],
+    out_path: Annotated[Path, typer.Option("--out", help="The averaged model file to write.")],
+) -> None:
+    """Average the weights of runs fine-tuned from the same start (a model soup) into one file."""
+    from idsight.artifact import average_artifacts
+    from idsight.train.recipes import provenance
+
+    if len(models) < 2:
+        fail("average: name two or more model files")
+    path = average_artifacts(list(models), out_path, command=provenance()["command"])
+    out.print(f"wrote {path} (the mean of {len(models)} models)")
+
+
 @models_app.command("calibrate")
 @one_line_errors
 def models_calibrate(
