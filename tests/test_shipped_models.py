@@ -117,7 +117,13 @@ def test_the_default_reader_is_a_shipped_layout_free_student_with_its_lineage() 
     trained = [meta["detector"]["provenance"], meta["recognizer"]["provenance"]]
     if "localizer_provenance" in meta["detector"]:
         trained.append(meta["detector"]["localizer_provenance"])
-    for prov in trained:
-        recipe = prov["commands"][0]["command"] if prov.get("commands") else prov["command"]
+
+    def recipes(prov: dict) -> list[str]:  # a model soup's: every averaged input's
+        if "averaged" in prov:
+            assert prov["command"].startswith("idsight models average") and len(prov["averaged"]) >= 2
+            return [r for a in prov["averaged"] for r in recipes(a["provenance"])]
+        return [prov["commands"][0]["command"] if prov.get("commands") else prov["command"]]
+
+    for recipe in (r for prov in trained for r in recipes(prov)):
         assert recipe.startswith("idsight train configs/")
         assert (Path(__file__).parents[1] / recipe.split()[2]).is_file()
