@@ -351,8 +351,9 @@ class LayoutFreeReader:
             core = _mrz_core(text)
             # a line whose checks all failed may be a line without any (a name line read as another
             # layout's first line): a new reading must then pass them all
-            unproven = line_checks(out[i].text, layouts)[0] == 0 and rank(core)[0] > 0
-            if looks_like_mrz(core) and rank(core) < rank(out[i].text) and not unproven:
+            new, old = rank(core), rank(out[i].text)
+            unproven = line_checks(out[i].text, layouts)[0] == 0 and new[0] > 0
+            if looks_like_mrz(core) and new < old and not unproven:
                 out[i] = LineReading(q, core, conf, lines[i].det_score, chars if core == text else None)
         return out
 
