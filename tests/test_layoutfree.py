@@ -76,6 +76,11 @@ def test_reads_a_card_in_any_orientation(turns: int) -> None:
     assert fields["date_of_birth"] == "1980-02-29"  # from the MRZ: the visual zone lacks it
     assert res.fields["date_of_birth"]["source"] == "mrz"
     assert res.checks["mrz_check_composite"]
+    # the frame kept for review is the photo as read: every line's crop reads upright again
+    assert res.rotation == (-90 * turns) % 360
+    assert [recognizer([res.line_crop(i)])[0] for i in range(len(res.texts))] == [
+        (t, 0.95) for t in res.texts
+    ]
 
 
 def test_order_quad_and_crop() -> None:
@@ -482,6 +487,48 @@ def test_a_doubtful_read_asks_the_detector_for_other_corners() -> None:
         LayoutFreeReader(detector=det, recognizer=Rec()).read(image, name="card.png")
 
 
+def test_a_card_turned_over_is_turned_before_other_corners_are_tried() -> None:
+    """Lines read doubtfully, and better turned over: a card that then reads surely is taken turned
+    over, without asking for other corners; a card that still reads doubtfully turned over had wrong
+    corners, and the other corners, read the right way up, are kept."""
+
+    def quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    long_lines = [(quad(20, 40 + 40 * i, 400, 70 + 40 * i), 0.9) for i in range(3)]
+
+    class Det:
+        def __init__(self, first: list[tuple[np.ndarray, float]]) -> None:
+            self.first, self.asked = first, 0
+
+        def __call__(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+            return self.first
+
+        def alternatives(self, image: np.ndarray, found: list[np.ndarray]):  # noqa: ANN201
+            self.asked += 1
+            yield long_lines
+
+    def rec(crops: list[np.ndarray]) -> list[tuple[str, float]]:  # upright: brighter to the right
+        out = []
+        for c in crops:
+            upright = int(c[:, -3:].mean()) > int(c[:, :3].mean())
+            if c.shape[1] > 200:
+                out.append(("SOME TEXT", 0.95) if upright else ("TXET EMOS", 0.5))
+            else:
+                out.append(("x", 0.3) if upright else ("y", 0.6))
+        return out
+
+    ramp = np.repeat(np.tile(np.linspace(0, 255, 500, dtype=np.uint8), (300, 1))[..., None], 3, -1)
+    det = Det(long_lines)
+    res = LayoutFreeReader(detector=det, recognizer=rec).read(np.ascontiguousarray(ramp[:, ::-1]))
+    assert res.rotation == 180 and det.asked == 0
+    assert [u["text"] for u in res.unassigned] == ["SOME TEXT"] * 3
+    det = Det([(quad(10, 10, 40, 30), 0.9)])
+    res = LayoutFreeReader(detector=det, recognizer=rec).read(ramp)
+    assert res.rotation == 0 and det.asked == 1
+    assert [u["text"] for u in res.unassigned] == ["SOME TEXT"] * 3
+
+
 def test_an_mrz_line_read_short_is_read_again_from_a_longer_crop() -> None:
     """The second MRZ line's box stops short of its last character (the composite check digit): read
     at 29 characters, it is read again from a crop lengthened at both ends, and the 30-character
@@ -518,6 +565,23 @@ def test_an_mrz_line_of_the_right_length_that_fails_its_checks_is_read_again_wid
     res = LayoutFreeReader(detector=detector, recognizer=band_recognizer).read(card_image())
     assert res.fields["mrz"]["text"] == "\n".join(MRZ)
     assert res.checks["mrz_check_document_number"] and res.checks["mrz_check_composite"]
+
+
+def test_an_mrz_line_read_again_with_its_first_character_doubled_is_kept_once() -> None:
+    """The first MRZ line's box misses its first character; the longer crops read that character
+    twice (blank card before it): the reading less the doubled character passes the line's checks
+    and is kept."""
+
+    def doubling_recognizer(crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        out = recognizer(crops)
+        for j, crop in enumerate(crops):
+            if out[j][0] == MRZ[0]:
+                out[j] = (MRZ[0][1:], 0.9) if crop.shape[1] < 800 else (MRZ[0][0] + MRZ[0], 0.9)
+        return out
+
+    res = LayoutFreeReader(detector=detector, recognizer=doubling_recognizer).read(card_image())
+    assert res.fields["mrz"]["text"] == "\n".join(MRZ)
+    assert res.checks["mrz_check_document_number"]
 
 
 def test_line_checks_count_a_lone_lines_check_digits_and_state_codes() -> None:

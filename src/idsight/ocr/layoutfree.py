@@ -232,9 +232,18 @@ class LayoutFreeReader:
             k = 1 if sine > 0 else 3
             image, rotation = _rot90(image, k), 90 * k
             lines = self._lines(image)
+        # upside down: the same lines read far less confidently than turned the right way up. Taken
+        # at once when the turned card reads surely; otherwise other corners are tried first (a card
+        # rectified from wrong corners also reads doubtfully), and turning over is asked again after
+        turned: tuple[np.ndarray, list[LineReading]] | None = None
+        if lines and _median_confidence(lines) < 0.8:
+            turned = self._turned_over(image, lines)
+            if turned is not None and not _doubtful(turned[1]):
+                (image, lines), rotation, turned = turned, (rotation + 180) % 360, None
         # a card read doubtfully may have been rectified from wrong corners: a detector that has other
         # corners to offer (the localiser's alternatives) is asked, and the best-read set kept
         others = getattr(self.detector, "alternatives", None)
+        before = lines
         if others is not None and _doubtful(lines):
             for found in others(image, [r.quad for r in lines]):
                 candidate = self._lines(image, found)
@@ -242,15 +251,11 @@ class LayoutFreeReader:
                     lines = candidate
                 if not _doubtful(lines):
                     break
-        # upside down: the same lines read far less confidently than turned the right way up; asked
-        # of the longest lines' crops turned over, and only then of the whole photo turned over
         if lines and _median_confidence(lines) < 0.8:
-            longest = sorted(lines, key=lambda r: -float(np.linalg.norm(r.quad[1] - r.quad[0])))[:6]
-            turned = read_lines(self.recognizer, [_rot90(crop_quad(image, r.quad), 2) for r in longest])
-            if np.median([c for _, c, _ in turned]) > _median_confidence(longest):
-                flipped = self._lines(_rot90(image, 2))
-                if flipped and _median_confidence(flipped) > _median_confidence(lines):
-                    lines, rotation = flipped, (rotation + 180) % 360
+            if lines is not before or turned is None:
+                turned = self._turned_over(image, lines)
+            if turned is not None:
+                (image, lines), rotation = turned, (rotation + 180) % 360
         if not lines:
             from idsight.errors import NoCardError
 
@@ -314,6 +319,21 @@ class LayoutFreeReader:
             field_lines=field_lines,
         )
 
+    def _turned_over(
+        self, image: np.ndarray, lines: list[LineReading]
+    ) -> tuple[np.ndarray, list[LineReading]] | None:
+        """The photo turned over and its lines, if they read more confidently than ``lines``: asked
+        of the longest lines' crops turned over first, and only then of the whole photo."""
+        longest = sorted(lines, key=lambda r: -float(np.linalg.norm(r.quad[1] - r.quad[0])))[:6]
+        turned = read_lines(self.recognizer, [_rot90(crop_quad(image, r.quad), 2) for r in longest])
+        if np.median([c for _, c, _ in turned]) <= _median_confidence(longest):
+            return None
+        over = _rot90(image, 2)
+        flipped = self._lines(over)
+        if flipped and _median_confidence(flipped) > _median_confidence(lines):
+            return over, flipped
+        return None
+
     def _mrz_ends(self, image: np.ndarray, lines: list[LineReading]) -> list[LineReading]:
         """MRZ lines read at no MRZ length (30, 36 or 44 characters), or failing a check digit of their
         own, often lost end characters to a short box, to a dark band the detector did not see
@@ -348,7 +368,7 @@ class LayoutFreeReader:
         reads = read_lines(self.recognizer, [crop_quad(image, q) for _, q in tries])
         out = list(lines)
         for (i, q), (text, conf, chars) in zip(tries, reads, strict=True):
-            core = _mrz_core(text)
+            core = min(_undoubled(_mrz_core(text), sizes), key=rank)
             # a line whose checks all failed may be a line without any (a name line read as another
             # layout's first line): a new reading must then pass them all
             new, old = rank(core), rank(out[i].text)
@@ -367,6 +387,20 @@ def _mrz_core(text: str) -> str:
     while len(words) > 1 and len(words[-1]) <= 2:
         words = words[:-1]
     return " ".join(words) if len(words) != len(text.split()) else text
+
+
+def _undoubled(text: str, sizes: Sequence[int]) -> list[str]:
+    """``text``, and where it is longer than an MRZ length, ``text`` less a doubled first or last
+    character: a crop lengthened into blank card can read its end character twice."""
+    from idsight.ocr.content.mrz import mrz_text
+
+    out = [text]
+    if len(mrz_text(text)) not in sizes:
+        if len(text) > 1 and text[0] == text[1]:
+            out.append(text[1:])
+        if len(text) > 1 and text[-1] == text[-2]:
+            out.append(text[:-1])
+    return out
 
 
 MRZ_REACH = 0.8
@@ -398,7 +432,7 @@ def _read_chars(lines: Sequence[LineReading]) -> float:
 
 
 def _quad_box(quads: Sequence[Quad]) -> list[int] | None:
-    """Axis-aligned box (input image pixels, before any rotation) of some quads."""
+    """Axis-aligned box of some quads, in the frame as read (the photo turned by ``rotation``)."""
     if not quads:
         return None
     pts = np.concatenate([np.asarray(q).reshape(-1, 2) for q in quads])
